@@ -1,0 +1,114 @@
+//! The r2d2 pool: the backend is chosen from the URL scheme, never by trying each in turn.
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::ManageConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::AnyConnection;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+pub type Pool = diesel::r2d2::Pool<AnyManager>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A validated `DATABASE_URL`: which backend, and what to hand its driver.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    /// For SQLite a file path (or a shared in-memory URI); for PostgreSQL the URL itself.
+    target: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() {
+                return Err("sqlite:// needs a path, e.g. sqlite://portcullis.db".into());
+            }
+            let target = if rest == ":memory:" {
+                // One shared in-memory database for the whole pool, alive while a connection is.
+                format!("file:portcullis-{}?mode=memory&cache=shared", crate::ids::new_id())
+            } else {
+                rest.to_string()
+            };
+            Ok(Self { backend: Backend::Sqlite, target })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self { backend: Backend::Postgres, target: url.to_string() })
+        } else {
+            Err("must start with sqlite:// or postgres://".into())
+        }
+    }
+
+    pub fn is_in_memory(&self) -> bool {
+        self.backend == Backend::Sqlite && self.target.contains("mode=memory")
+    }
+}
+
+/// r2d2 manager that opens exactly the backend the URL names and keeps the driver's error.
+#[derive(Debug)]
+pub struct AnyManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for AnyManager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        match self.url.backend {
+            Backend::Postgres => diesel::PgConnection::establish(&self.url.target)
+                .map(AnyConnection::Postgresql)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(&self.url.target)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; the busy timeout makes writers queue
+                // instead of failing; SQLite leaves foreign keys off unless asked.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::PoolError> {
+    let builder = diesel::r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(Duration::from_secs(5));
+    // A shared in-memory SQLite database vanishes with its last connection: keep one open.
+    let builder = if url.is_in_memory() { builder.min_idle(Some(1)) } else { builder };
+    builder.build(AnyManager { url: url.clone() })
+}
+
+/// Applies pending migrations of the pool's backend; returns how many ran.
+pub fn run_migrations(conn: &mut AnyConnection) -> anyhow::Result<usize> {
+    let applied = match conn {
+        AnyConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
+        AnyConnection::Sqlite(lite) => lite.run_pending_migrations(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| anyhow::anyhow!("failed to apply migrations: {e}"))?;
+    Ok(applied.len())
+}

@@ -1,0 +1,104 @@
+//! Queries on `sessions`: one row per sign-in.
+use diesel::prelude::*;
+
+use super::schema::{sessions, users};
+use super::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub user_agent: String,
+    pub ip: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub absolute_expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl SessionRow {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now && self.absolute_expires_at > now
+    }
+}
+
+pub fn insert(conn: &mut AnyConnection, session: &SessionRow) -> QueryResult<()> {
+    diesel::insert_into(sessions::table).values(session).execute(conn).map(|_| ())
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<SessionRow>> {
+    sessions::table.find(id).select(SessionRow::as_select()).first(conn).optional()
+}
+
+/// The user's sessions that can still be refreshed, most recently used first.
+pub fn live_for_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::absolute_expires_at.gt(now))
+        .order((sessions::last_used_at.desc(), sessions::id))
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+pub fn touch(conn: &mut AnyConnection, id: &str, now: i64, expires_at: i64) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id))
+        .set((sessions::last_used_at.eq(now), sessions::expires_at.eq(expires_at)))
+        .execute(conn)
+}
+
+/// Marks one session revoked; returns whether it was live.
+pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<bool> {
+    diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// Revokes every session of a user; returns the ids that were live.
+pub fn revoke_all_for_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> QueryResult<Vec<String>> {
+    let ids: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id)
+        .load(conn)?;
+    diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)?;
+    Ok(ids)
+}
+
+/// What an access token is checked against: is its session alive, and the user's current
+/// token version and role.
+#[derive(Debug, Clone, Queryable)]
+pub struct AccessState {
+    pub revoked_at: Option<i64>,
+    pub absolute_expires_at: i64,
+    pub token_version: i64,
+    pub role: String,
+}
+
+pub fn access_state(conn: &mut AnyConnection, session_id: &str) -> QueryResult<Option<AccessState>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(session_id))
+        .select((sessions::revoked_at, sessions::absolute_expires_at, users::token_version, users::role))
+        .first(conn)
+        .optional()
+}
+
+/// Deletes sessions that ended (revoked or expired) before `before`; their tokens go with them.
+pub fn purge_ended(conn: &mut AnyConnection, before: i64) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table.filter(
+            sessions::revoked_at
+                .lt(before)
+                .or(sessions::expires_at.lt(before))
+                .or(sessions::absolute_expires_at.lt(before)),
+        ),
+    )
+    .execute(conn)
+}

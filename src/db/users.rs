@@ -1,0 +1,74 @@
+//! Queries on `users`.
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub token_version: i64,
+    pub created_at: i64,
+    pub failed_logins: i32,
+    pub last_failed_login_at: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub username_key: &'a str,
+    pub email: &'a str,
+    pub email_key: &'a str,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+    pub token_version: i64,
+    pub created_at: i64,
+}
+
+pub fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> QueryResult<()> {
+    diesel::insert_into(users::table).values(user).execute(conn).map(|_| ())
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+}
+
+/// Looks a user up by the normalised key of a username or of an email.
+pub fn find_by_login(conn: &mut AnyConnection, key: &str, is_email: bool) -> QueryResult<Option<UserRow>> {
+    let query = users::table.select(UserRow::as_select()).into_boxed();
+    let query = if is_email {
+        query.filter(users::email_key.eq(key))
+    } else {
+        query.filter(users::username_key.eq(key))
+    };
+    query.first(conn).optional()
+}
+
+/// Which of the two unique keys are already taken.
+pub fn taken(conn: &mut AnyConnection, username_key: &str, email_key: &str) -> QueryResult<(bool, bool)> {
+    let username = users::table
+        .filter(users::username_key.eq(username_key))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    let email = users::table.filter(users::email_key.eq(email_key)).count().get_result::<i64>(conn)? > 0;
+    Ok((username, email))
+}
+
+/// Invalidates every access token issued so far by moving the user's token version on.
+pub fn bump_token_version(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::token_version.eq(users::token_version + 1))
+        .execute(conn)
+}
+
+pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
+    users::table.count().get_result(conn)
+}

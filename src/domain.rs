@@ -1,0 +1,152 @@
+//! Parsed input: values that cannot hold an invalid username, email or password.
+//!
+//! Usernames are ASCII only (letters, digits, `.`, `_`, `-`; 3–32 characters, starting with a
+//! letter or digit) and unique without regard to case, so no two accounts can look alike.
+//! Emails are ASCII too, at most 254 bytes, unique without regard to case.
+use secrecy::SecretString;
+
+pub const USERNAME_MAX: usize = 32;
+pub const EMAIL_MAX: usize = 254;
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// bcrypt reads at most 72 bytes; longer passwords are refused, never truncated.
+pub const PASSWORD_MAX_BYTES: usize = 72;
+
+#[derive(Debug, Clone)]
+pub struct Username {
+    display: String,
+    key: String,
+}
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let len = raw.chars().count();
+        if len < 3 {
+            return Err("must be at least 3 characters");
+        }
+        if len > USERNAME_MAX {
+            return Err("must be at most 32 characters");
+        }
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+            return Err("may contain only letters a-z, digits, '.', '_' and '-'");
+        }
+        if !raw.as_bytes()[0].is_ascii_alphanumeric() {
+            return Err("must start with a letter or a digit");
+        }
+        Ok(Self { display: raw.to_string(), key: raw.to_ascii_lowercase() })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    /// The case-folded form that uniqueness and sign-in compare.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Email {
+    display: String,
+    key: String,
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if raw.len() > EMAIL_MAX {
+            return Err("must be at most 254 characters");
+        }
+        if !raw.is_ascii() {
+            return Err("must be an ASCII address");
+        }
+        let parsed: email_address::EmailAddress = raw.parse().map_err(|_| "is not a valid email address")?;
+        // Only plain addresses: no display names, no IP-literal domains, a dotted domain.
+        if parsed.as_str() != raw || !parsed.domain().contains('.') || parsed.domain().starts_with('[') {
+            return Err("is not a valid email address");
+        }
+        Ok(Self { display: raw.to_string(), key: raw.to_ascii_lowercase() })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A password that satisfies the length rules; kept secret until it is hashed.
+#[derive(Debug)]
+pub struct Password(SecretString);
+
+impl Password {
+    pub fn parse(raw: String) -> Result<Self, &'static str> {
+        if raw.chars().count() < PASSWORD_MIN_CHARS {
+            return Err("must be at least 8 characters");
+        }
+        if raw.len() > PASSWORD_MAX_BYTES {
+            return Err("must be at most 72 bytes (bcrypt's limit)");
+        }
+        if raw.contains('\0') {
+            return Err("must not contain NUL characters");
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+/// What someone typed as their login: a username, or an email when it has an `@`.
+#[derive(Debug, Clone)]
+pub struct LoginName {
+    pub key: String,
+    pub is_email: bool,
+}
+
+impl LoginName {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if raw.is_empty() {
+            return Err("is required");
+        }
+        if raw.len() > EMAIL_MAX {
+            return Err("is too long");
+        }
+        Ok(Self { key: raw.to_ascii_lowercase(), is_email: raw.contains('@') })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_fold_case_and_refuse_lookalikes() {
+        assert_eq!(Username::parse("Alice").unwrap().key(), "alice");
+        assert!(Username::parse("аlice").is_err(), "Cyrillic a must be refused");
+        assert!(Username::parse("al").is_err());
+        assert!(Username::parse("_alice").is_err());
+        assert!(Username::parse(&"a".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn emails_must_be_plain_ascii_addresses() {
+        assert!(Email::parse("a@example.com").is_ok());
+        assert!(Email::parse("a@localhost").is_err());
+        assert!(Email::parse("Bob <b@example.com>").is_err());
+        assert!(Email::parse("ü@example.com").is_err());
+        assert!(Email::parse("not-an-email").is_err());
+    }
+
+    #[test]
+    fn passwords_between_8_chars_and_72_bytes() {
+        assert!(Password::parse("short".into()).is_err());
+        assert!(Password::parse("x".repeat(72)).is_ok());
+        assert!(Password::parse("x".repeat(73)).is_err());
+        // 24 three-byte characters are 72 bytes; 25 would be silently truncated by bcrypt.
+        assert!(Password::parse("€".repeat(24)).is_ok());
+        assert!(Password::parse("€".repeat(25)).is_err());
+    }
+}

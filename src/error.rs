@@ -1,0 +1,193 @@
+//! The one place where internal errors become the contract's status codes and error codes.
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::auth::tokens::TokenError;
+use crate::auth::AuthError;
+use crate::db::DbError;
+
+pub type Fields = BTreeMap<&'static str, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{description}")]
+    InvalidRequest { description: String, fields: Fields },
+    #[error("an access token is required")]
+    MissingToken,
+    #[error("the access token has expired")]
+    TokenExpired,
+    #[error("the access token is invalid")]
+    InvalidToken,
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("the reset token is invalid, used or expired")]
+    InvalidResetToken,
+    #[error("a refresh token is required")]
+    RefreshTokenRequired,
+    #[error("the refresh token is invalid, revoked or expired")]
+    InvalidRefreshToken,
+    #[error("the refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("already taken")]
+    Conflict { fields: Fields },
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("the body must be application/json or application/x-www-form-urlencoded")]
+    UnsupportedMediaType,
+    #[error("the password does not meet the rules")]
+    WeakPassword { fields: Fields },
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a Fields>,
+}
+
+impl ApiError {
+    pub fn invalid(description: impl Into<String>) -> Self {
+        ApiError::InvalidRequest { description: description.into(), fields: Fields::new() }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::MissingToken => "missing_token",
+            ApiError::TokenExpired => "token_expired",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidResetToken => "invalid_reset_token",
+            ApiError::RefreshTokenRequired => "refresh_token_required",
+            ApiError::InvalidRefreshToken => "invalid_refresh_token",
+            ApiError::RefreshTokenReused => "refresh_token_reused",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::WeakPassword { .. } => "weak_password",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    fn fields(&self) -> Option<&Fields> {
+        match self {
+            ApiError::InvalidRequest { fields, .. } | ApiError::Conflict { fields } | ApiError::WeakPassword { fields }
+                if !fields.is_empty() =>
+            {
+                Some(fields)
+            }
+            _ => None,
+        }
+    }
+
+    /// The human sentence shown to the user (also on HTML pages).
+    pub fn message(&self) -> String {
+        match self.fields() {
+            Some(fields) if matches!(self, ApiError::InvalidRequest { .. } | ApiError::WeakPassword { .. }) => fields
+                .iter()
+                .map(|(name, problem)| format!("{} {problem}", name.replace('_', " ")))
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest { .. } | ApiError::InvalidResetToken => StatusCode::BAD_REQUEST,
+            ApiError::MissingToken
+            | ApiError::TokenExpired
+            | ApiError::InvalidToken
+            | ApiError::InvalidCredentials
+            | ApiError::RefreshTokenRequired
+            | ApiError::InvalidRefreshToken
+            | ApiError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::WeakPassword { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        // RFC 6750 §3: say why a bearer token was refused.
+        let challenge = match self {
+            ApiError::MissingToken => Some(r#"Bearer realm="portcullis""#.to_string()),
+            ApiError::TokenExpired | ApiError::InvalidToken => Some(format!(
+                r#"Bearer realm="portcullis", error="invalid_token", error_description="{self}""#
+            )),
+            _ => None,
+        };
+        if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        response.json(ErrorBody { error: self.code(), error_description: self.message(), fields: self.fields() })
+    }
+}
+
+fn taken(username: bool, email: bool) -> Fields {
+    let mut fields = Fields::new();
+    if username {
+        fields.insert("username", "is already taken".into());
+    }
+    if email {
+        fields.insert("email", "is already registered".into());
+    }
+    fields
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::Conflict { username, email } => ApiError::Conflict { fields: taken(username, email) },
+            AuthError::InvalidRefreshToken => ApiError::InvalidRefreshToken,
+            AuthError::RefreshTokenReused => ApiError::RefreshTokenReused,
+            AuthError::Token(TokenError::Expired) => ApiError::TokenExpired,
+            AuthError::Token(TokenError::Invalid) => ApiError::InvalidToken,
+            AuthError::NotFound => ApiError::NotFound,
+            AuthError::Forbidden(why) => ApiError::Forbidden(why),
+            AuthError::InvalidResetToken => ApiError::InvalidResetToken,
+            AuthError::Db(DbError::Unavailable(source)) => {
+                tracing::error!(error = %source, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => {
+                // The client learns nothing; the log gets the whole chain.
+                tracing::error!(error = ?anyhow::Error::from(other), "unexpected error");
+                ApiError::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Random identifiers and secrets: never sequential, never reused.
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+
+/// 128 random bits, URL-safe: ids of users, sessions, tokens and audit events.
+pub fn new_id() -> String {
+    random_b64(16)
+}
+
+/// `bytes` random bytes from the OS-seeded CSPRNG, base64url without padding.
+pub fn random_b64(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// RFC 3339 text for a Unix time, as every JSON body carries it.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

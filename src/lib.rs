@@ -1,0 +1,13 @@
+//! portcullis: a sign-in server with short-lived JWT access tokens and rotating refresh tokens.
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod ids;
+pub mod logging;
+pub mod net;
+pub mod routes;
+pub mod startup;

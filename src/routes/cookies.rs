@@ -1,0 +1,41 @@
+//! The two token cookies: set on sign-in and refresh, cleared on logout.
+use actix_web::cookie::{time::Duration, Cookie, SameSite};
+use actix_web::HttpResponseBuilder;
+
+use crate::auth::Issued;
+use crate::config::Settings;
+
+pub const ACCESS_COOKIE: &str = "access_token";
+pub const REFRESH_COOKIE: &str = "refresh_token";
+
+/// The refresh cookie is `SameSite=Strict`: no other site can make a browser send it.
+/// The access cookie is `Lax`, so a link from mail or another site opens a page signed in;
+/// every state change still needs the CSRF token, and the access token cannot mint new ones.
+fn cookie(settings: &Settings, name: &'static str, value: String, max_age: i64, same_site: SameSite) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(settings.cookie_secure)
+        .same_site(same_site)
+        .max_age(Duration::seconds(max_age))
+        .finish()
+}
+
+pub fn set_access(response: &mut HttpResponseBuilder, settings: &Settings, issued: &Issued) {
+    response.cookie(cookie(settings, ACCESS_COOKIE, issued.access_token.clone(), issued.expires_in, SameSite::Lax));
+}
+
+pub fn set_refresh(response: &mut HttpResponseBuilder, settings: &Settings, issued: &Issued) {
+    let max_age = (issued.refresh_expires_at - crate::ids::now()).max(0);
+    response.cookie(cookie(settings, REFRESH_COOKIE, issued.refresh_token.clone(), max_age, SameSite::Strict));
+}
+
+pub fn set_both(response: &mut HttpResponseBuilder, settings: &Settings, issued: &Issued) {
+    set_access(response, settings, issued);
+    set_refresh(response, settings, issued);
+}
+
+pub fn clear(response: &mut HttpResponseBuilder, settings: &Settings) {
+    response.cookie(cookie(settings, ACCESS_COOKIE, String::new(), 0, SameSite::Lax));
+    response.cookie(cookie(settings, REFRESH_COOKIE, String::new(), 0, SameSite::Strict));
+}

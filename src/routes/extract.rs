@@ -1,0 +1,133 @@
+//! Request extractors: the body (JSON or form, with limits) and where the client is.
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::audit::Client;
+use crate::auth::Auth;
+use crate::error::ApiError;
+
+/// Bodies larger than this are refused with 413: every endpoint's body fits in a few hundred bytes.
+pub const BODY_LIMIT: usize = 4096;
+/// Stored user agents are cut at this many characters: they are metadata, not credentials.
+const USER_AGENT_MAX: usize = 256;
+
+/// How the client spoke to us, which decides how we answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    Form,
+    /// No body at all (a refresh or logout riding on cookies).
+    Empty,
+}
+
+/// A request body accepted as `application/json` or `application/x-www-form-urlencoded`.
+pub struct Input<T> {
+    pub body: T,
+    pub kind: BodyKind,
+}
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for Input<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared_length.is_some_and(|n| n > BODY_LIMIT) {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| ApiError::invalid("the request body could not be read"))?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(ApiError::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            match content_type.as_deref() {
+                Some("application/json") => serde_json::from_slice(&body)
+                    .map(|body| Input { body, kind: BodyKind::Json })
+                    .map_err(|e| ApiError::invalid(json_problem(&e))),
+                Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&body)
+                    .map(|body| Input { body, kind: BodyKind::Form })
+                    .map_err(|_| ApiError::invalid("the form body is malformed")),
+                None if body.is_empty() => Ok(Input { body: T::default(), kind: BodyKind::Empty }),
+                _ => Err(ApiError::UnsupportedMediaType),
+            }
+        })
+    }
+}
+
+/// A description of a JSON error without echoing the input (it may hold a password).
+fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => "the body is not valid JSON".into(),
+        Category::Data => "the JSON body has a field of the wrong type".into(),
+    }
+}
+
+impl FromRequest for Client {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(client_of(req)))
+    }
+}
+
+/// The client's IP (trusting `X-Forwarded-For` only from `TRUSTED_PROXIES`) and user agent.
+pub fn client_of(req: &HttpRequest) -> Client {
+    let trusted = req
+        .app_data::<web::Data<Auth>>()
+        .map(|auth| auth.settings.trusted_proxies.clone())
+        .unwrap_or_default();
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(USER_AGENT_MAX).collect())
+        .unwrap_or_default();
+    Client { ip, user_agent }
+}
+
+/// The access token of a request: `Authorization: Bearer` first, else the `access_token` cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentedToken {
+    Bearer(String),
+    Cookie(String),
+}
+
+pub fn access_token_of(req: &HttpRequest) -> Option<PresentedToken> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value.to_str().unwrap_or("");
+        if let Some((scheme, token)) = value.split_once(' ') {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                return Some(PresentedToken::Bearer(token.trim().to_string()));
+            }
+        }
+    }
+    req.cookie(super::cookies::ACCESS_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
+        .map(PresentedToken::Cookie)
+}

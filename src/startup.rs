@@ -1,0 +1,97 @@
+//! Builds the application: pool, migrations, the service, middleware order and routes.
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::db;
+use crate::error::ApiError;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    auth: Auth,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations and binds `settings.addr` (port 0 = any).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.addr)
+            .map_err(|e| anyhow::anyhow!("PORTCULLIS_ADDR: cannot listen on {}: {e}", settings.addr))?;
+        let auth = prepare(settings).await?;
+        Self::on_listener(listener, auth)
+    }
+
+    pub fn on_listener(listener: TcpListener, auth: Auth) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(auth.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid(e.to_string()).into()))
+                .configure(crate::routes::configure)
+                .wrap(from_fn(crate::logging::log_request))
+                .wrap(security_headers())
+        })
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server, auth })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Opens the pool, applies migrations and builds the service (shared with the CLI).
+pub async fn prepare(settings: Settings) -> anyhow::Result<Auth> {
+    let pool = db::build_pool(&settings.database_url, settings.database_pool_size)
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot connect: {e}"))?;
+    let migrated = db::run(&pool, |conn| db::run_migrations(conn).map_err(DbOrMigration::Migration)).await;
+    match migrated {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(applied = n, "database migrations applied"),
+        Err(DbOrMigration::Db(e)) => anyhow::bail!("DATABASE_URL: {e}"),
+        Err(DbOrMigration::Migration(e)) => return Err(e),
+    }
+    Auth::new(pool, Arc::new(settings))
+}
+
+enum DbOrMigration {
+    Db(db::DbError),
+    Migration(anyhow::Error),
+}
+
+impl From<db::DbError> for DbOrMigration {
+    fn from(e: db::DbError) -> Self {
+        DbOrMigration::Db(e)
+    }
+}
+
+/// Headers on every response; `no-store` unless a handler chose a cache policy itself.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store"))
+}
