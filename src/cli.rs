@@ -45,7 +45,13 @@ pub enum Command {
 /// Rows that ended this long ago are no longer needed for reuse detection.
 const KEEP_ENDED_SECS: i64 = 86_400;
 
-pub async fn create_user(auth: &Auth, username: &str, email: &str, admin: bool, stdin: impl BufRead) -> anyhow::Result<String> {
+pub async fn create_user(
+    auth: &Auth,
+    username: &str,
+    email: &str,
+    admin: bool,
+    stdin: impl BufRead,
+) -> anyhow::Result<String> {
     let username = Username::parse(username).map_err(|why| anyhow::anyhow!("username {why}"))?;
     let email = Email::parse(email).map_err(|why| anyhow::anyhow!("email {why}"))?;
     let password = read_password(stdin)?;
@@ -72,11 +78,9 @@ fn read_password(mut stdin: impl BufRead) -> anyhow::Result<String> {
 
 pub async fn logout_all(auth: &Auth, username: &str) -> anyhow::Result<usize> {
     let key = username.to_ascii_lowercase();
-    let user = db::run(&auth.pool, move |conn| {
-        Ok::<_, AuthError>(db::users::find_by_login(conn, &key, false)?)
-    })
-    .await?
-    .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+    let user = db::run(&auth.pool, move |conn| Ok::<_, AuthError>(db::users::find_by_login(conn, &key, false)?))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
     Ok(auth.logout_all(&user.id, Actor::Cli, Client::cli()).await?)
 }
 

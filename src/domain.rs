@@ -59,6 +59,10 @@ impl Email {
         if !raw.is_ascii() {
             return Err("must be an ASCII address");
         }
+        // Plain addresses only: no display names, comments, quoting or whitespace.
+        if raw.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control() || "<>()[],;:\\\"".contains(c)) {
+            return Err("is not a valid email address");
+        }
         let parsed: email_address::EmailAddress = raw.parse().map_err(|_| "is not a valid email address")?;
         // Only plain addresses: no display names, no IP-literal domains, a dotted domain.
         if parsed.as_str() != raw || !parsed.domain().contains('.') || parsed.domain().starts_with('[') {

@@ -90,7 +90,9 @@ impl ApiError {
 
     fn fields(&self) -> Option<&Fields> {
         match self {
-            ApiError::InvalidRequest { fields, .. } | ApiError::Conflict { fields } | ApiError::WeakPassword { fields }
+            ApiError::InvalidRequest { fields, .. }
+            | ApiError::Conflict { fields }
+            | ApiError::WeakPassword { fields }
                 if !fields.is_empty() =>
             {
                 Some(fields)
@@ -141,9 +143,9 @@ impl ResponseError for ApiError {
         // RFC 6750 §3: say why a bearer token was refused.
         let challenge = match self {
             ApiError::MissingToken => Some(r#"Bearer realm="portcullis""#.to_string()),
-            ApiError::TokenExpired | ApiError::InvalidToken => Some(format!(
-                r#"Bearer realm="portcullis", error="invalid_token", error_description="{self}""#
-            )),
+            ApiError::TokenExpired | ApiError::InvalidToken => {
+                Some(format!(r#"Bearer realm="portcullis", error="invalid_token", error_description="{self}""#))
+            }
             _ => None,
         };
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {

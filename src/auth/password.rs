@@ -24,8 +24,8 @@ impl Hasher {
     pub async fn hash(&self, password: &SecretString) -> Result<String, HashError> {
         let password = password.clone();
         let cost = self.cost;
-        blocking(move || bcrypt::non_truncating_hash(password.expose_secret(), cost).map_err(|e| HashError(e.into())))
-            .await
+        // Passwords are held to 72 bytes before this point; `hash` only drops the NUL terminator.
+        blocking(move || bcrypt::hash(password.expose_secret(), cost).map_err(|e| HashError(e.into()))).await
     }
 
     /// Verifies against `hash`, or against the dummy hash when there is no user.

@@ -31,10 +31,7 @@ impl RevocationCache {
     /// The cached state of a session, if it is fresh enough to trust.
     pub fn get(&self, session_id: &str) -> Option<Option<AccessState>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(session_id)
-            .filter(|e| e.fetched.elapsed() < MAX_STALENESS)
-            .map(|e| e.state.clone())
+        entries.get(session_id).filter(|e| e.fetched.elapsed() < MAX_STALENESS).map(|e| e.state.clone())
     }
 
     pub fn put(&self, session_id: &str, user_id: &str, state: Option<AccessState>) {

@@ -86,6 +86,7 @@ pub struct Auth {
     pub revocations: RevocationCache,
 }
 
+#[allow(clippy::large_enum_variant)] // lives for one call, never in a collection
 enum Rotation {
     Issued { user: UserRow, session_id: String, refresh_token: String, refresh_expires_at: i64 },
     Reused,
@@ -197,19 +198,30 @@ impl Auth {
                         created_at: ids::now(),
                     },
                 )?;
-                audit::record(conn, AuditKind::UserCreated, Some(&id), Actor::Cli, &Client::cli(), &format!("role={role}"))?;
+                audit::record(
+                    conn,
+                    AuditKind::UserCreated,
+                    Some(&id),
+                    Actor::Cli,
+                    &Client::cli(),
+                    &format!("role={role}"),
+                )?;
                 db::users::find(conn, &id)?.ok_or(AuthError::NotFound)
             })
         })
         .await
     }
 
-    pub async fn login(&self, login: LoginName, password: &secrecy::SecretString, client: Client) -> Result<Issued, AuthError> {
+    pub async fn login(
+        &self,
+        login: LoginName,
+        password: &secrecy::SecretString,
+        client: Client,
+    ) -> Result<Issued, AuthError> {
         let key = login.key.clone();
-        let user = db::run(&self.pool, move |conn| {
-            Ok::<_, AuthError>(db::users::find_by_login(conn, &key, login.is_email)?)
-        })
-        .await?;
+        let user =
+            db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::find_by_login(conn, &key, login.is_email)?))
+                .await?;
         // Unknown users are checked against a dummy hash: same work, same time.
         let valid = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         let user = match user {
@@ -371,14 +383,19 @@ impl Auth {
             Some(state) => state,
             None => {
                 let sid = claims.sid.clone();
-                let state = db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::sessions::access_state(conn, &sid)?)).await?;
+                let state =
+                    db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::sessions::access_state(conn, &sid)?))
+                        .await?;
                 self.revocations.put(&claims.sid, &claims.sub, state.clone());
                 state
             }
         };
         let now = ids::now();
         let holds = state.is_some_and(|s| {
-            s.revoked_at.is_none() && s.absolute_expires_at > now && s.token_version == claims.ver && s.role == claims.role
+            s.revoked_at.is_none()
+                && s.absolute_expires_at > now
+                && s.token_version == claims.ver
+                && s.role == claims.role
         });
         if !holds {
             return Err(AuthError::Token(TokenError::Invalid));
@@ -468,6 +485,7 @@ fn rotate(
 ) -> Result<Rotation, AuthError> {
     let now = ids::now();
     let hash = keys.hash(raw);
+    db::sessions::lock_for_token(conn, &hash)?;
     let won = db::tokens::claim(conn, &hash, now)?;
     let token = db::tokens::find_by_hash(conn, &hash)?.ok_or(AuthError::InvalidRefreshToken)?;
     let session = db::sessions::find(conn, &token.session_id)?.ok_or(AuthError::InvalidRefreshToken)?;
@@ -491,8 +509,20 @@ fn rotate(
             },
         )?;
         db::sessions::touch(conn, &session.id, now, expires_at)?;
-        audit::record(conn, AuditKind::Refresh, Some(&user.id), Actor::User(&user.id), client, &format!("session={}", session.id))?;
-        return Ok(Rotation::Issued { user, session_id: session.id, refresh_token: successor, refresh_expires_at: expires_at });
+        audit::record(
+            conn,
+            AuditKind::Refresh,
+            Some(&user.id),
+            Actor::User(&user.id),
+            client,
+            &format!("session={}", session.id),
+        )?;
+        return Ok(Rotation::Issued {
+            user,
+            session_id: session.id,
+            refresh_token: successor,
+            refresh_expires_at: expires_at,
+        });
     }
     // Not claimable: expired, or already rotated.
     let Some(used_at) = token.used_at else {

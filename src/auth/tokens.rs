@@ -55,11 +55,13 @@ impl JwtKeys {
                 (Algorithm::HS256, EncodingKey::from_secret(secret), DecodingKey::from_secret(secret), None)
             }
             JwtAlgorithm::EdDsa => {
-                let keys = super::keys::load_or_create(&settings.jwt_keys_dir, JwtAlgorithm::EdDsa, settings.is_production())?;
+                let keys =
+                    super::keys::load_or_create(&settings.jwt_keys_dir, JwtAlgorithm::EdDsa, settings.is_production())?;
                 (Algorithm::EdDSA, keys.encoding, keys.decoding, Some(keys.jwk))
             }
             JwtAlgorithm::Es256 => {
-                let keys = super::keys::load_or_create(&settings.jwt_keys_dir, JwtAlgorithm::Es256, settings.is_production())?;
+                let keys =
+                    super::keys::load_or_create(&settings.jwt_keys_dir, JwtAlgorithm::Es256, settings.is_production())?;
                 (Algorithm::ES256, keys.encoding, keys.decoding, Some(keys.jwk))
             }
         };

@@ -36,11 +36,7 @@ pub fn page(
     if let Some(kind) = kind {
         query = query.filter(audit_events::kind.eq(kind.to_string()));
     }
-    query
-        .order((audit_events::at_us.desc(), audit_events::id.desc()))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)
+    query.order((audit_events::at_us.desc(), audit_events::id.desc())).limit(limit).offset(offset).load(conn)
 }
 
 pub fn purge_older_than(conn: &mut AnyConnection, before_us: i64) -> QueryResult<usize> {

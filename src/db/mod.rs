@@ -44,10 +44,8 @@ where
     match outcome {
         Ok(result) => result,
         // A panic inside the closure is a bug, not something the client did.
-        Err(join_error) => Err(E::from(DbError::Query(
-            diesel::result::Error::QueryBuilderError(Box::new(std::io::Error::other(format!(
-                "database task failed: {join_error}"
-            )))),
-        ))),
+        Err(join_error) => Err(E::from(DbError::Query(diesel::result::Error::QueryBuilderError(Box::new(
+            std::io::Error::other(format!("database task failed: {join_error}")),
+        ))))),
     }
 }

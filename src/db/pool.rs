@@ -83,10 +83,7 @@ impl ManageConnection for AnyManager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map(|_| ())
-            .map_err(diesel::r2d2::Error::QueryError)
+        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -95,9 +92,7 @@ impl ManageConnection for AnyManager {
 }
 
 pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::PoolError> {
-    let builder = diesel::r2d2::Pool::builder()
-        .max_size(size)
-        .connection_timeout(Duration::from_secs(5));
+    let builder = diesel::r2d2::Pool::builder().max_size(size).connection_timeout(Duration::from_secs(5));
     // A shared in-memory SQLite database vanishes with its last connection: keep one open.
     let builder = if url.is_in_memory() { builder.min_idle(Some(1)) } else { builder };
     builder.build(AnyManager { url: url.clone() })

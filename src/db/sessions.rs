@@ -1,7 +1,7 @@
 //! Queries on `sessions`: one row per sign-in.
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
+use super::schema::{refresh_tokens, sessions, users};
 use super::AnyConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -42,6 +42,16 @@ pub fn live_for_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> Query
         .order((sessions::last_used_at.desc(), sessions::id))
         .select(SessionRow::as_select())
         .load(conn)
+}
+
+/// Takes the row lock of the session a refresh token belongs to (a no-op write). Every
+/// transaction that changes a session locks it before its tokens, so they cannot deadlock.
+pub fn lock_for_token(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<usize> {
+    let owner =
+        refresh_tokens::table.filter(refresh_tokens::token_hash.eq(token_hash)).select(refresh_tokens::session_id);
+    diesel::update(sessions::table.filter(sessions::id.eq_any(owner)))
+        .set(sessions::last_used_at.eq(sessions::last_used_at))
+        .execute(conn)
 }
 
 pub fn touch(conn: &mut AnyConnection, id: &str, now: i64, expires_at: i64) -> QueryResult<usize> {

@@ -66,11 +66,8 @@ pub fn revoke_for_sessions(conn: &mut AnyConnection, session_ids: &[String], now
 /// Deletes tokens past their expiry and tokens revoked before `revoked_before`.
 pub fn purge(conn: &mut AnyConnection, now: i64, revoked_before: i64) -> QueryResult<usize> {
     diesel::delete(
-        refresh_tokens::table.filter(
-            refresh_tokens::expires_at
-                .lt(now)
-                .or(refresh_tokens::revoked_at.lt(revoked_before)),
-        ),
+        refresh_tokens::table
+            .filter(refresh_tokens::expires_at.lt(now).or(refresh_tokens::revoked_at.lt(revoked_before))),
     )
     .execute(conn)
 }

@@ -43,30 +43,21 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<UserRow>> 
 /// Looks a user up by the normalised key of a username or of an email.
 pub fn find_by_login(conn: &mut AnyConnection, key: &str, is_email: bool) -> QueryResult<Option<UserRow>> {
     let query = users::table.select(UserRow::as_select()).into_boxed();
-    let query = if is_email {
-        query.filter(users::email_key.eq(key))
-    } else {
-        query.filter(users::username_key.eq(key))
-    };
+    let query =
+        if is_email { query.filter(users::email_key.eq(key)) } else { query.filter(users::username_key.eq(key)) };
     query.first(conn).optional()
 }
 
 /// Which of the two unique keys are already taken.
 pub fn taken(conn: &mut AnyConnection, username_key: &str, email_key: &str) -> QueryResult<(bool, bool)> {
-    let username = users::table
-        .filter(users::username_key.eq(username_key))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
+    let username = users::table.filter(users::username_key.eq(username_key)).count().get_result::<i64>(conn)? > 0;
     let email = users::table.filter(users::email_key.eq(email_key)).count().get_result::<i64>(conn)? > 0;
     Ok((username, email))
 }
 
 /// Invalidates every access token issued so far by moving the user's token version on.
 pub fn bump_token_version(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::token_version.eq(users::token_version + 1))
-        .execute(conn)
+    diesel::update(users::table.find(id)).set(users::token_version.eq(users::token_version + 1)).execute(conn)
 }
 
 pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {

@@ -136,7 +136,11 @@ pub async fn logout(
     Ok(response.finish())
 }
 
-pub async fn logout_all(auth: web::Data<Auth>, caller: web::ReqData<Caller>, client: Client) -> Result<HttpResponse, ApiError> {
+pub async fn logout_all(
+    auth: web::Data<Auth>,
+    caller: web::ReqData<Caller>,
+    client: Client,
+) -> Result<HttpResponse, ApiError> {
     auth.logout_all(&caller.user_id, Actor::User(&caller.user_id), client).await?;
     let mut response = HttpResponse::NoContent();
     cookies::clear(&mut response, &auth.settings);

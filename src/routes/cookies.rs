@@ -11,7 +11,13 @@ pub const REFRESH_COOKIE: &str = "refresh_token";
 /// The refresh cookie is `SameSite=Strict`: no other site can make a browser send it.
 /// The access cookie is `Lax`, so a link from mail or another site opens a page signed in;
 /// every state change still needs the CSRF token, and the access token cannot mint new ones.
-fn cookie(settings: &Settings, name: &'static str, value: String, max_age: i64, same_site: SameSite) -> Cookie<'static> {
+fn cookie(
+    settings: &Settings,
+    name: &'static str,
+    value: String,
+    max_age: i64,
+    same_site: SameSite,
+) -> Cookie<'static> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)

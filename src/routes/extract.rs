@@ -94,10 +94,8 @@ impl FromRequest for Client {
 
 /// The client's IP (trusting `X-Forwarded-For` only from `TRUSTED_PROXIES`) and user agent.
 pub fn client_of(req: &HttpRequest) -> Client {
-    let trusted = req
-        .app_data::<web::Data<Auth>>()
-        .map(|auth| auth.settings.trusted_proxies.clone())
-        .unwrap_or_default();
+    let trusted =
+        req.app_data::<web::Data<Auth>>().map(|auth| auth.settings.trusted_proxies.clone()).unwrap_or_default();
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted)
         .map(|ip| ip.to_string())

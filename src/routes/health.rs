@@ -6,10 +6,8 @@ use crate::auth::Auth;
 use crate::db::{self, DbError};
 
 pub async fn healthz(auth: web::Data<Auth>) -> HttpResponse {
-    let reachable = db::run(&auth.pool, |conn| {
-        diesel::sql_query("SELECT 1").execute(conn).map_err(DbError::from)
-    })
-    .await;
+    let reachable =
+        db::run(&auth.pool, |conn| diesel::sql_query("SELECT 1").execute(conn).map_err(DbError::from)).await;
     match reachable {
         Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
         Err(e) => {

@@ -21,8 +21,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/auth/login", web::post().to(auth::login))
         .route("/auth/refresh", web::post().to(auth::refresh))
         .route("/auth/logout", web::post().to(auth::logout))
-        .service(web::resource("/auth/logout-all").wrap(from_fn(guard::require_access)).route(web::post().to(auth::logout_all)))
-        .service(web::resource("/auth/sessions").wrap(from_fn(guard::require_access)).route(web::get().to(auth::list_sessions)))
+        .service(
+            web::resource("/auth/logout-all")
+                .wrap(from_fn(guard::require_access))
+                .route(web::post().to(auth::logout_all)),
+        )
+        .service(
+            web::resource("/auth/sessions")
+                .wrap(from_fn(guard::require_access))
+                .route(web::get().to(auth::list_sessions)),
+        )
         .service(
             web::resource("/auth/sessions/{id}")
                 .wrap(from_fn(guard::require_access))

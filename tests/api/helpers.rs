@@ -1,0 +1,279 @@
+//! Test harness: every test gets its own server on a random port and its own database.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use diesel::{Connection, RunQueryDsl};
+use portcullis::auth::Auth;
+use portcullis::config::Settings;
+use portcullis::startup::Application;
+use serde_json::{json, Value};
+
+pub use reqwest::StatusCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an `async fn run(db: Db)` body once per backend, as two tests that can run in parallel.
+#[macro_export]
+macro_rules! dual {
+    ($(async fn $name:ident($db:ident: Db) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($db: $crate::helpers::Db) $body
+            #[actix_web::test]
+            async fn sqlite() { run($crate::helpers::Db::Sqlite).await }
+            #[actix_web::test]
+            async fn postgres() { run($crate::helpers::Db::Postgres).await }
+        }
+    )*};
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    /// A client with a cookie jar and no redirect following, like a browser tab.
+    pub browser: reqwest::Client,
+    /// A client without cookies, like a native app.
+    pub api: reqwest::Client,
+    pub auth: Auth,
+    pub database_url: String,
+    _db: DbGuard,
+}
+
+/// The base URL of the test PostgreSQL server (a database the tests may create schemas in).
+fn postgres_base() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Whether PostgreSQL is reachable; when it is not, say so loudly (and fail under CI).
+fn postgres_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| match diesel::PgConnection::establish(&postgres_base()) {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but PostgreSQL at {} is unreachable: {e}", postgres_base());
+            }
+            eprintln!(
+                "\n!!!!!!!!!! POSTGRESQL TESTS SKIPPED: {} is unreachable ({e}). \
+                 Set PORTCULLIS_TEST_POSTGRES_URL or start PostgreSQL. !!!!!!!!!!\n",
+                postgres_base()
+            );
+            false
+        }
+    })
+}
+
+/// Removes the test's database when the test ends.
+pub enum DbGuard {
+    Sqlite(PathBuf),
+    Postgres(String),
+    /// A second instance on another test's database: the first one cleans up.
+    Shared,
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        match self {
+            DbGuard::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            DbGuard::Postgres(schema) => {
+                if let Ok(mut conn) = diesel::PgConnection::establish(&postgres_base()) {
+                    let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut conn);
+                }
+            }
+            DbGuard::Shared => {}
+        }
+    }
+}
+
+/// A fresh database of the given backend: a temporary SQLite file or a PostgreSQL schema.
+pub fn fresh_database(db: Db) -> Option<(String, DbGuard)> {
+    let id: String =
+        portcullis::ids::new_id().chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase();
+    match db {
+        Db::Sqlite => {
+            let path = std::env::temp_dir().join(format!("portcullis-test-{id}.db"));
+            Some((format!("sqlite://{}", path.display()), DbGuard::Sqlite(path)))
+        }
+        Db::Postgres => {
+            if !postgres_available() {
+                return None;
+            }
+            let schema = format!("t_{id}");
+            let mut conn = diesel::PgConnection::establish(&postgres_base()).expect("connect to PostgreSQL");
+            diesel::sql_query(format!("CREATE SCHEMA {schema}")).execute(&mut conn).expect("create schema");
+            let base = postgres_base();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            Some((format!("{base}{sep}options=-csearch_path%3D{schema}"), DbGuard::Postgres(schema)))
+        }
+    }
+}
+
+pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("PORTCULLIS_ADDR", "127.0.0.1:0"),
+        ("JWT_SECRET", "test-access-secret-0123456789abcdef0123"),
+        ("JWT_REFRESH_SECRET", "test-refresh-secret-0123456789abcdef012"),
+        ("BCRYPT_COST", "4"),
+        ("COOKIE_SECURE", "false"),
+        ("JWT_LEEWAY", "0"),
+        ("DATABASE_POOL_SIZE", "8"),
+        ("AUTH_RATE_LIMIT_BURST", "100000"),
+        ("AUTH_RATE_LIMIT_REPLENISH_SECS", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    vars.insert("DATABASE_URL".into(), database_url.into());
+    for (k, v) in overrides {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid test settings")
+}
+
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, &[]).await
+}
+
+pub async fn spawn_app_with(db: Db, overrides: &[(&str, &str)]) -> Option<TestApp> {
+    let (url, guard) = fresh_database(db)?;
+    Some(spawn_on(url, guard, overrides).await)
+}
+
+/// Starts a server on an existing database (a second instance beside another).
+pub async fn spawn_on(database_url: String, guard: DbGuard, overrides: &[(&str, &str)]) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        portcullis::logging::init();
+    }
+    let settings = test_settings(&database_url, overrides);
+    let app = Application::build(settings).await.expect("application builds");
+    let port = app.port();
+    let auth = app.auth().clone();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        browser: client(true),
+        api: client(false),
+        auth,
+        database_url,
+        _db: guard,
+    }
+}
+
+pub fn client(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(cookies)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, client: &reqwest::Client, path: &str, body: Value) -> reqwest::Response {
+        client.post(self.url(path)).json(&body).send().await.expect("request sent")
+    }
+
+    /// Signs a new user up through the API; returns the response body.
+    pub async fn signup(&self, client: &reqwest::Client, username: &str) -> Value {
+        let response = self
+            .post_json(
+                client,
+                "/auth/signup",
+                json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "signup of {username}");
+        response.json().await.expect("json body")
+    }
+
+    pub async fn login(&self, client: &reqwest::Client, username: &str) -> reqwest::Response {
+        self.post_json(client, "/auth/login", json!({"username": username, "password": PASSWORD})).await
+    }
+
+    /// Signs a user up, then signs in through the API; returns (access token, refresh token).
+    pub async fn session(&self, username: &str) -> (String, String) {
+        let response = self.login(&self.api, username).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let refresh = set_cookie(&response, "refresh_token").expect("refresh cookie");
+        let body: Value = response.json().await.unwrap();
+        (body["access_token"].as_str().unwrap().to_string(), refresh)
+    }
+
+    pub async fn refresh_with_body(&self, token: &str) -> reqwest::Response {
+        self.post_json(&self.api, "/auth/refresh", json!({"refresh_token": token})).await
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.api.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// Runs a query on the app's own pool.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut portcullis::db::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> T {
+        portcullis::db::run(&self.auth.pool, move |conn| work(conn).map_err(portcullis::db::DbError::from))
+            .await
+            .expect("query succeeds")
+    }
+
+    pub async fn audit_kinds(&self, user_id: &str) -> Vec<String> {
+        let uid = user_id.to_string();
+        self.query(move |conn| portcullis::db::audit::page(conn, Some(&uid), None, 100, 0))
+            .await
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+/// The value of a cookie the response sets, if it sets it.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookie_header(response, name).map(|h| h.split(';').next().unwrap_or("").split_once('=').unwrap().1.to_string())
+}
+
+/// The whole `Set-Cookie` header for a cookie, attributes included.
+pub fn set_cookie_header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// Asserts a JSON error with the given status and contract code; returns the body.
+pub async fn assert_error(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status for expected {code}");
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["error"], code, "error code in {body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "description in {body}");
+    body
+}
+
+/// The decoded header and claims of a JWT (no verification: for inspecting what we issue).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut decode = || {
+        let part = parts.next().expect("jwt part");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("base64url");
+        serde_json::from_slice::<Value>(&bytes).expect("json")
+    };
+    (decode(), decode())
+}

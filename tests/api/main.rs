@@ -1,0 +1,10 @@
+//! One integration binary: every database test runs against SQLite and PostgreSQL.
+mod helpers;
+
+mod access_tokens;
+mod cli;
+mod config;
+mod input;
+mod refresh;
+mod sessions;
+mod signup_login;
