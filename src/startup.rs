@@ -2,6 +2,9 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::middleware::{from_fn, DefaultHeaders};
@@ -30,12 +33,21 @@ impl Application {
     pub fn on_listener(listener: TcpListener, auth: Auth) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let data = web::Data::new(auth.clone());
+        let session_key = session_key(&auth.settings);
+        let secure = auth.settings.cookie_secure;
         let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                .cookie_name("portcullis_session".into())
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .build();
             App::new()
                 .app_data(data.clone())
                 .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid(e.to_string()).into()))
                 .configure(crate::routes::configure)
+                .wrap(sessions)
                 .wrap(from_fn(crate::logging::log_request))
                 .wrap(security_headers())
         })
@@ -80,6 +92,21 @@ impl From<db::DbError> for DbOrMigration {
     fn from(e: db::DbError) -> Self {
         DbOrMigration::Db(e)
     }
+}
+
+/// The key that signs and encrypts the session cookie, derived from `JWT_REFRESH_SECRET` so
+/// that every instance agrees on it without another setting.
+fn session_key(settings: &Settings) -> Key {
+    use hmac::{Hmac, Mac};
+    use secrecy::ExposeSecret;
+    let mut material = Vec::with_capacity(64);
+    for label in [b"portcullis session key 1".as_slice(), b"portcullis session key 2"] {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(settings.jwt_refresh_secret.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(label);
+        material.extend_from_slice(&mac.finalize().into_bytes());
+    }
+    Key::from(&material)
 }
 
 /// Headers on every response; `no-store` unless a handler chose a cache policy itself.

@@ -1,14 +1,38 @@
-//! `/auth/*`: sign-up, sign-in, refresh, logout and the caller's sessions.
+//! `/auth/*`: sign-up, sign-in, refresh, logout and the caller's sessions. Each endpoint
+//! answers JSON to JSON and, to a form posted from a page, a `303` or the form page again.
+use actix_session::Session;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 
-use super::bodies::{Session, TokenResponse};
+use super::bodies::{Session as SessionView, TokenResponse};
 use super::cookies::{self, REFRESH_COOKIE};
-use super::extract::{access_token_of, Input, PresentedToken};
+use super::csrf;
+use super::extract::{access_token_of, BodyKind, Input, PresentedToken};
+use super::pages::{self, Layout, LoginPage, SignupPage};
+use super::redirect::{safe_next, see_other};
 use super::validate::{vouched, Checker};
 use crate::audit::{Actor, AuditKind, Client};
-use crate::auth::{Auth, AuthError, Caller};
+use crate::auth::{Auth, AuthError, Caller, Issued};
 use crate::error::ApiError;
+
+/// After a form sign-in: a new session id (no fixation), a new CSRF token, both token cookies,
+/// and `303` to a safe local target.
+fn signed_in_redirect(session: &Session, auth: &Auth, issued: &Issued, next: Option<&str>) -> HttpResponse {
+    session.renew();
+    csrf::rotate(session);
+    let mut response = see_other(&safe_next(next));
+    cookies::set_both(&mut response, &auth.settings, issued);
+    response.finish()
+}
+
+/// Form endpoints are CSRF-protected too (login CSRF); JSON bodies are not cookie-borne.
+fn verify_form_csrf(session: &Session, input_kind: BodyKind, presented: Option<&str>) -> Result<(), ApiError> {
+    if input_kind == BodyKind::Form {
+        csrf::verify(session, presented).map_err(|_| ApiError::Forbidden("this form has expired; please try again"))?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SignupBody {
@@ -17,16 +41,48 @@ pub struct SignupBody {
     password: Option<String>,
 }
 
-pub async fn signup(auth: web::Data<Auth>, client: Client, input: Input<SignupBody>) -> Result<HttpResponse, ApiError> {
-    let mut check = Checker::default();
-    let username = check.username(input.body.username);
-    let email = check.email(input.body.email);
-    let password = check.new_password("password", input.body.password);
-    check.finish()?;
-    let issued = auth.signup(vouched(username)?, vouched(email)?, vouched(password)?, "user", client).await?;
-    let mut response = HttpResponse::Created();
-    cookies::set_both(&mut response, &auth.settings, &issued);
-    Ok(response.json(TokenResponse::new(issued, false)))
+pub async fn signup(
+    auth: web::Data<Auth>,
+    session: Session,
+    client: Client,
+    input: Input<SignupBody>,
+) -> Result<HttpResponse, ApiError> {
+    let Input { body, kind, csrf_token, next } = input;
+    let (typed_username, typed_email) = (body.username.clone(), body.email.clone());
+    let outcome = async {
+        verify_form_csrf(&session, kind, csrf_token.as_deref())?;
+        let mut check = Checker::default();
+        let username = check.username(body.username);
+        let email = check.email(body.email);
+        let password = check.new_password("password", body.password);
+        check.finish()?;
+        Ok::<_, ApiError>(auth.signup(vouched(username)?, vouched(email)?, vouched(password)?, "user", client).await?)
+    }
+    .await;
+    match (kind, outcome) {
+        (BodyKind::Form, Ok(issued)) => {
+            pages::flash(&session, "Welcome! Your account is ready.");
+            Ok(signed_in_redirect(&session, &auth, &issued, next.as_deref()))
+        }
+        (BodyKind::Form, Err(e)) => {
+            let page = SignupPage {
+                layout: Layout::new(&session, None),
+                error: Some(e.message()),
+                username: typed_username.unwrap_or_default(),
+                email: typed_email.unwrap_or_default(),
+                next: next.unwrap_or_default(),
+            };
+            Ok(pages::render(e.status_code(), &page))
+        }
+        (_, Ok(issued)) => {
+            session.renew();
+            csrf::rotate(&session);
+            let mut response = HttpResponse::Created();
+            cookies::set_both(&mut response, &auth.settings, &issued);
+            Ok(response.json(TokenResponse::new(issued, false)))
+        }
+        (_, Err(e)) => Err(e),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -35,15 +91,43 @@ pub struct LoginBody {
     password: Option<String>,
 }
 
-pub async fn login(auth: web::Data<Auth>, client: Client, input: Input<LoginBody>) -> Result<HttpResponse, ApiError> {
-    let mut check = Checker::default();
-    let login = check.login_name(input.body.username);
-    let password = check.current_password("password", input.body.password);
-    check.finish()?;
-    let issued = auth.login(vouched(login)?, &vouched(password)?, client).await?;
-    let mut response = HttpResponse::Ok();
-    cookies::set_both(&mut response, &auth.settings, &issued);
-    Ok(response.json(TokenResponse::new(issued, false)))
+pub async fn login(
+    auth: web::Data<Auth>,
+    session: Session,
+    client: Client,
+    input: Input<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let Input { body, kind, csrf_token, next } = input;
+    let typed_username = body.username.clone();
+    let outcome = async {
+        verify_form_csrf(&session, kind, csrf_token.as_deref())?;
+        let mut check = Checker::default();
+        let login = check.login_name(body.username);
+        let password = check.current_password("password", body.password);
+        check.finish()?;
+        Ok::<_, ApiError>(auth.login(vouched(login)?, &vouched(password)?, client).await?)
+    }
+    .await;
+    match (kind, outcome) {
+        (BodyKind::Form, Ok(issued)) => Ok(signed_in_redirect(&session, &auth, &issued, next.as_deref())),
+        (BodyKind::Form, Err(e)) => {
+            let page = LoginPage {
+                layout: Layout::new(&session, None),
+                error: Some(e.message()),
+                username: typed_username.unwrap_or_default(),
+                next: next.unwrap_or_default(),
+            };
+            Ok(pages::render(e.status_code(), &page))
+        }
+        (_, Ok(issued)) => {
+            session.renew();
+            csrf::rotate(&session);
+            let mut response = HttpResponse::Ok();
+            cookies::set_both(&mut response, &auth.settings, &issued);
+            Ok(response.json(TokenResponse::new(issued, false)))
+        }
+        (_, Err(e)) => Err(e),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +155,7 @@ fn refresh_source(req: &HttpRequest, body: RefreshBody) -> Option<RefreshSource>
 pub async fn refresh(
     req: HttpRequest,
     auth: web::Data<Auth>,
+    session: Session,
     client: Client,
     input: Input<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -79,24 +164,26 @@ pub async fn refresh(
             let issued = auth.refresh(&raw, client).await?;
             Ok(HttpResponse::Ok().json(TokenResponse::new(issued, true)))
         }
-        RefreshSource::Cookie(raw) => match auth.refresh(&raw, client).await {
-            Ok(issued) => {
-                let mut response = HttpResponse::Ok();
-                cookies::set_both(&mut response, &auth.settings, &issued);
-                Ok(response.json(TokenResponse::new(issued, false)))
+        RefreshSource::Cookie(raw) => {
+            // The cookie rides along on any request the browser makes: demand the CSRF token.
+            csrf::verify(&session, input.csrf_token.as_deref())?;
+            match auth.refresh(&raw, client).await {
+                Ok(issued) => {
+                    let mut response = HttpResponse::Ok();
+                    cookies::set_both(&mut response, &auth.settings, &issued);
+                    Ok(response.json(TokenResponse::new(issued, false)))
+                }
+                // A dead refresh cookie is useless to the browser: drop both cookies with the error.
+                Err(e) => Ok(with_cleared_cookies(ApiError::from(e).error_response(), &auth)),
             }
-            // A dead refresh cookie is useless to the browser: drop both cookies with the error.
-            Err(e) => Ok(with_cleared_cookies(ApiError::from(e).error_response(), &auth)),
-        },
+        }
     }
 }
 
-fn with_cleared_cookies(response: HttpResponse, auth: &Auth) -> HttpResponse {
+fn with_cleared_cookies(mut response: HttpResponse, auth: &Auth) -> HttpResponse {
     let mut cleared = HttpResponse::Ok();
     cookies::clear(&mut cleared, &auth.settings);
-    let cleared = cleared.finish();
-    let mut response = response;
-    for cookie in cleared.cookies() {
+    for cookie in cleared.finish().cookies() {
         let _ = response.add_cookie(&cookie);
     }
     response
@@ -106,55 +193,109 @@ fn with_cleared_cookies(response: HttpResponse, auth: &Auth) -> HttpResponse {
 pub async fn logout(
     req: HttpRequest,
     auth: web::Data<Auth>,
+    session: Session,
     client: Client,
     input: Input<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let source = refresh_source(&req, input.body);
-    let mut failure = ApiError::RefreshTokenRequired;
-    let ended = match &source {
-        Some(RefreshSource::Body(raw) | RefreshSource::Cookie(raw)) => {
-            match auth.logout_with_refresh(raw, client.clone()).await {
-                Ok(_) => true,
-                Err(AuthError::InvalidRefreshToken) => {
-                    failure = ApiError::InvalidRefreshToken;
-                    false
-                }
-                Err(e) => return Err(e.into()),
-            }
+    let Input { body, kind, csrf_token, .. } = input;
+    let source = refresh_source(&req, body);
+    let access = access_token_of(&req);
+    let rides_on_cookies = matches!(source, Some(RefreshSource::Cookie(_)))
+        || (source.is_none() && matches!(access, Some(PresentedToken::Cookie(_))));
+    if rides_on_cookies || kind == BodyKind::Form {
+        if let Err(e) = csrf::verify(&session, csrf_token.as_deref()) {
+            return Ok(match kind {
+                BodyKind::Form => pages::error_page(&session, None, &e),
+                _ => e.error_response(),
+            });
         }
-        None => false,
-    };
-    if !ended {
-        let Some(PresentedToken::Bearer(token) | PresentedToken::Cookie(token)) = access_token_of(&req) else {
-            return Ok(with_cleared_cookies(failure.error_response(), &auth));
-        };
-        let caller = auth.authenticate(&token).await?;
-        auth.end_session(&caller.session_id, Some(&caller.user_id), AuditKind::Logout, client).await?;
     }
-    let mut response = HttpResponse::NoContent();
-    cookies::clear(&mut response, &auth.settings);
-    Ok(response.finish())
+    let outcome = end_this_session(&auth, source, access, client).await;
+    let form = kind == BodyKind::Form;
+    match outcome {
+        Err(e) if !form => Ok(with_cleared_cookies(e.error_response(), &auth)),
+        // A browser asking to leave leaves, whatever state its cookies were in.
+        _ if form => {
+            session.purge();
+            let mut response = see_other("/login");
+            cookies::clear(&mut response, &auth.settings);
+            let response = response.finish();
+            // Set after the purge, the flash lives in the next (fresh) session.
+            pages::flash(&session, "You have been signed out.");
+            Ok(response)
+        }
+        _ => {
+            let mut response = HttpResponse::NoContent();
+            cookies::clear(&mut response, &auth.settings);
+            Ok(response.finish())
+        }
+    }
+}
+
+async fn end_this_session(
+    auth: &Auth,
+    source: Option<RefreshSource>,
+    access: Option<PresentedToken>,
+    client: Client,
+) -> Result<(), ApiError> {
+    let mut failure = ApiError::RefreshTokenRequired;
+    if let Some(RefreshSource::Body(raw) | RefreshSource::Cookie(raw)) = &source {
+        match auth.logout_with_refresh(raw, client.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(AuthError::InvalidRefreshToken) => failure = ApiError::InvalidRefreshToken,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(PresentedToken::Bearer(token) | PresentedToken::Cookie(token)) = access else {
+        return Err(failure);
+    };
+    let caller = auth.authenticate(&token).await?;
+    auth.end_session(&caller.session_id, Some(&caller.user_id), AuditKind::Logout, client).await?;
+    Ok(())
 }
 
 pub async fn logout_all(
+    req: HttpRequest,
     auth: web::Data<Auth>,
+    session: Session,
     caller: web::ReqData<Caller>,
     client: Client,
 ) -> Result<HttpResponse, ApiError> {
     auth.logout_all(&caller.user_id, Actor::User(&caller.user_id), client).await?;
-    let mut response = HttpResponse::NoContent();
+    let form = is_form_post(&req);
+    let mut response = if form { see_other("/login") } else { HttpResponse::NoContent() };
     cookies::clear(&mut response, &auth.settings);
+    if form {
+        session.purge();
+        let response = response.finish();
+        pages::flash(&session, "You have been signed out on every device.");
+        return Ok(response);
+    }
     Ok(response.finish())
+}
+
+fn is_form_post(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// A one-off CSRF token for scripts and single-page apps that ride on the cookies.
+pub async fn csrf_token(session: Session) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "csrf_token": csrf::token(&session) }))
 }
 
 pub async fn list_sessions(auth: web::Data<Auth>, caller: web::ReqData<Caller>) -> Result<HttpResponse, ApiError> {
     let sessions = auth.live_sessions(&caller.user_id).await?;
-    let body: Vec<Session> = sessions.into_iter().map(|s| Session::new(s, &caller.session_id)).collect();
+    let body: Vec<SessionView> = sessions.into_iter().map(|s| SessionView::new(s, &caller.session_id)).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn revoke_session(
+    req: HttpRequest,
     auth: web::Data<Auth>,
+    session: Session,
     caller: web::ReqData<Caller>,
     client: Client,
     path: web::Path<String>,
@@ -163,8 +304,20 @@ pub async fn revoke_session(
     if session_id.len() > 64 {
         return Err(ApiError::NotFound);
     }
-    auth.end_session(&session_id, Some(&caller.user_id), AuditKind::SessionRevoked, client).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let outcome = auth.end_session(&session_id, Some(&caller.user_id), AuditKind::SessionRevoked, client).await;
+    if is_form_post(&req) {
+        // From the dashboard: back to it, with what happened.
+        let message = match outcome {
+            Ok(()) => "The session has been revoked.",
+            Err(AuthError::NotFound) => "That session had already ended.",
+            Err(e) => return Err(e.into()),
+        };
+        pages::flash(&session, message);
+        let target = if session_id == caller.session_id { "/login" } else { "/dashboard" };
+        return Ok(see_other(target).finish());
+    }
+    outcome?;
+    Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }
 
 pub async fn me(auth: web::Data<Auth>, caller: web::ReqData<Caller>) -> Result<HttpResponse, ApiError> {

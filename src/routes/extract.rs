@@ -30,6 +30,22 @@ pub enum BodyKind {
 pub struct Input<T> {
     pub body: T,
     pub kind: BodyKind,
+    /// From the `csrf_token` form field, else the `X-CSRF-Token` header.
+    pub csrf_token: Option<String>,
+    /// A form's `next` field: where to go after success (checked by `redirect::safe_next`).
+    pub next: Option<String>,
+}
+
+/// The fields every form may carry besides its own.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct FormMeta {
+    pub csrf_token: Option<String>,
+    pub next: Option<String>,
+}
+
+/// The CSRF header of a request, if any.
+pub fn csrf_header(req: &HttpRequest) -> Option<String> {
+    req.headers().get(super::csrf::HEADER).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 impl<T: DeserializeOwned + Default + 'static> FromRequest for Input<T> {
@@ -48,6 +64,7 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for Input<T> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
+        let header_csrf = csrf_header(req);
         Box::pin(async move {
             if declared_length.is_some_and(|n| n > BODY_LIMIT) {
                 return Err(ApiError::PayloadTooLarge);
@@ -60,14 +77,23 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for Input<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            let input = |body, kind, meta: FormMeta| Input {
+                body,
+                kind,
+                csrf_token: meta.csrf_token.or_else(|| header_csrf.clone()),
+                next: meta.next,
+            };
             match content_type.as_deref() {
                 Some("application/json") => serde_json::from_slice(&body)
-                    .map(|body| Input { body, kind: BodyKind::Json })
+                    .map(|parsed| input(parsed, BodyKind::Json, FormMeta::default()))
                     .map_err(|e| ApiError::invalid(json_problem(&e))),
-                Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&body)
-                    .map(|body| Input { body, kind: BodyKind::Form })
-                    .map_err(|_| ApiError::invalid("the form body is malformed")),
-                None if body.is_empty() => Ok(Input { body: T::default(), kind: BodyKind::Empty }),
+                Some("application/x-www-form-urlencoded") => {
+                    let malformed = |_| ApiError::invalid("the form body is malformed");
+                    let meta: FormMeta = serde_urlencoded::from_bytes(&body).map_err(malformed)?;
+                    let parsed = serde_urlencoded::from_bytes(&body).map_err(malformed)?;
+                    Ok(input(parsed, BodyKind::Form, meta))
+                }
+                None if body.is_empty() => Ok(input(T::default(), BodyKind::Empty, FormMeta::default())),
                 _ => Err(ApiError::UnsupportedMediaType),
             }
         })

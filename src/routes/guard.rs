@@ -1,36 +1,160 @@
-//! Middleware that admits only requests with a valid, unrevoked access token.
-use actix_web::body::MessageBody;
+//! Middleware that admits only requests with a valid, unrevoked access token, and checks the
+//! CSRF token whenever that access token rode in on a cookie and the request changes state.
+use actix_session::SessionExt;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use futures_util::StreamExt;
 
-use super::extract::{access_token_of, PresentedToken};
-use crate::auth::Auth;
+use super::cookies::{self, ACCESS_COOKIE, REFRESH_COOKIE};
+use super::extract::{access_token_of, client_of, csrf_header, FormMeta, PresentedToken, BODY_LIMIT};
+use super::{csrf, pages, redirect};
+use crate::auth::{Auth, Caller, Issued};
 use crate::error::ApiError;
 
-/// JSON routes: the caller is put in request extensions; without one the answer is a 401.
-pub async fn require_access(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
-    let token = match access_token_of(req.request()) {
-        Some(PresentedToken::Bearer(t) | PresentedToken::Cookie(t)) => t,
-        None => return Err(ApiError::MissingToken.into()),
-    };
-    let caller = auth.authenticate(&token).await.map_err(ApiError::from)?;
-    req.extensions_mut().insert(caller);
-    next.call(req).await
+type Guarded<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Admin routes: behind `require_access`, and only for the `admin` role.
-pub async fn require_admin(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_admin = req.extensions().get::<crate::auth::Caller>().is_some_and(|c| c.is_admin());
-    if !is_admin {
-        return Err(ApiError::Forbidden("administrators only").into());
+fn is_form(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The CSRF token of a request: the header, else the `csrf_token` field of a form body
+/// (read here and put back for the handler).
+async fn presented_csrf(req: &mut ServiceRequest) -> Option<String> {
+    if let Some(token) = csrf_header(req.request()) {
+        return Some(token);
     }
-    next.call(req).await
+    if !is_form(req) {
+        return None;
+    }
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let meta: Option<FormMeta> = serde_urlencoded::from_bytes(&body).ok();
+    req.set_payload(actix_web::dev::Payload::from(body));
+    meta.and_then(|m| m.csrf_token)
+}
+
+async fn check_csrf(req: &mut ServiceRequest) -> Result<(), ApiError> {
+    let presented = presented_csrf(req).await;
+    csrf::verify(&req.get_session(), presented.as_deref())
+}
+
+/// Refuses a request: JSON for API clients, a sign-in redirect or an HTML page for browsers.
+fn deny<B>(req: ServiceRequest, error: ApiError) -> Guarded<B> {
+    let browser = is_form(&req) || pages::wants_html(req.request());
+    let response = if !browser {
+        error.error_response()
+    } else if matches!(error, ApiError::Forbidden(_)) {
+        pages::error_page(&req.get_session(), None, &error)
+    } else {
+        sign_in_again(&req)
+    };
+    Ok(req.into_response(response).map_into_right_body())
+}
+
+/// `303` to `/login?next=<this page>`, dropping the dead token cookies.
+fn sign_in_again(req: &ServiceRequest) -> HttpResponse {
+    let target = if req.method() == Method::GET {
+        req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| req.path().to_string())
+    } else {
+        redirect::DEFAULT_TARGET.to_string()
+    };
+    let auth = req.app_data::<web::Data<Auth>>();
+    let mut response = redirect::see_other(&redirect::login_with_next(&target));
+    if let Some(auth) = auth {
+        cookies::clear(&mut response, &auth.settings);
+    }
+    response.finish()
+}
+
+/// JSON routes (and forms posted to them): the caller goes into request extensions.
+pub async fn require_access<B: MessageBody + 'static>(mut req: ServiceRequest, next: Next<B>) -> Guarded<B> {
+    let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
+    let (token, via_cookie) = match access_token_of(req.request()) {
+        Some(PresentedToken::Bearer(t)) => (t, false),
+        Some(PresentedToken::Cookie(t)) => (t, true),
+        None => return deny(req, ApiError::MissingToken),
+    };
+    let caller = match auth.authenticate(&token).await {
+        Ok(caller) => caller,
+        Err(e) => return deny(req, e.into()),
+    };
+    if via_cookie && changes_state(req.method()) {
+        if let Err(e) = check_csrf(&mut req).await {
+            return deny(req, e);
+        }
+    }
+    req.extensions_mut().insert(caller);
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Admin routes: behind an access guard, and only for the `admin` role.
+pub async fn require_admin<B: MessageBody + 'static>(req: ServiceRequest, next: Next<B>) -> Guarded<B> {
+    let is_admin = req.extensions().get::<Caller>().is_some_and(Caller::is_admin);
+    if !is_admin {
+        return deny(req, ApiError::Forbidden("administrators only"));
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Pages: the access cookie, or else a transparent refresh with the refresh cookie (new
+/// cookies on the same response); with neither, `303` to the sign-in page.
+pub async fn require_page_access<B: MessageBody + 'static>(mut req: ServiceRequest, next: Next<B>) -> Guarded<B> {
+    let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
+    let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
+    let mut refreshed: Option<Issued> = None;
+    let caller = match access {
+        Some(token) => auth.authenticate(&token).await.ok(),
+        None => None,
+    };
+    let caller = match caller {
+        Some(caller) => caller,
+        None => {
+            let Some(raw) = req.cookie(REFRESH_COOKIE).map(|c| c.value().to_string()) else {
+                return deny(req, ApiError::MissingToken);
+            };
+            let issued = match auth.refresh(&raw, client_of(req.request())).await {
+                Ok(issued) => issued,
+                Err(e) => return deny(req, e.into()),
+            };
+            let caller = match auth.authenticate(&issued.access_token).await {
+                Ok(caller) => caller,
+                Err(e) => return deny(req, e.into()),
+            };
+            refreshed = Some(issued);
+            caller
+        }
+    };
+    if changes_state(req.method()) {
+        if let Err(e) = check_csrf(&mut req).await {
+            return deny(req, e);
+        }
+    }
+    req.extensions_mut().insert(caller);
+    let mut response = next.call(req).await?;
+    if let Some(issued) = refreshed {
+        let mut with_cookies = HttpResponse::Ok();
+        cookies::set_both(&mut with_cookies, &auth.settings, &issued);
+        for cookie in with_cookies.finish().cookies() {
+            let _ = response.response_mut().add_cookie(&cookie);
+        }
+    }
+    Ok(response.map_into_left_body())
 }

@@ -213,6 +213,12 @@ impl TestApp {
         (body["access_token"].as_str().unwrap().to_string(), refresh)
     }
 
+    /// The CSRF token of the client's session (what a page's meta tag carries).
+    pub async fn csrf(&self, client: &reqwest::Client) -> String {
+        let body: Value = client.get(self.url("/auth/csrf")).send().await.unwrap().json().await.unwrap();
+        body["csrf_token"].as_str().unwrap().to_string()
+    }
+
     pub async fn refresh_with_body(&self, token: &str) -> reqwest::Response {
         self.post_json(&self.api, "/auth/refresh", json!({"refresh_token": token})).await
     }

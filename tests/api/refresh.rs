@@ -43,7 +43,8 @@ dual! {
     async fn a_cookie_refresh_answers_in_the_cookie_only(db: Db) {
         let Some(app) = spawn_app(db).await else { return };
         let signup = app.signup(&app.browser, "alice").await;
-        let response = app.browser.post(app.url("/auth/refresh")).header("x-csrf-token", "").send().await.unwrap();
+        let csrf = app.csrf(&app.browser).await;
+        let response = app.browser.post(app.url("/auth/refresh")).header("x-csrf-token", csrf).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let cookie = set_cookie_header(&response, "refresh_token").expect("a new refresh cookie");
         assert!(cookie.contains("SameSite=Strict") && cookie.contains("HttpOnly"));

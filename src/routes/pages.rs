@@ -1,0 +1,165 @@
+//! Server-rendered pages: sign-in, sign-up, the dashboard and error pages.
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::bodies::{Session as SessionView, User};
+use super::{assets, csrf};
+use crate::auth::{Auth, Caller};
+use crate::error::ApiError;
+
+const FLASH_KEY: &str = "flash";
+
+/// What every page's layout needs.
+pub struct Layout {
+    pub csrf: String,
+    pub css_url: &'static str,
+    pub js_url: &'static str,
+    pub signed_in: Option<String>,
+    pub is_admin: bool,
+    pub flash: Option<String>,
+}
+
+impl Layout {
+    pub fn new(session: &Session, caller: Option<&Caller>) -> Self {
+        Layout {
+            csrf: csrf::token(session),
+            css_url: assets::css_url(),
+            js_url: assets::js_url(),
+            signed_in: caller.map(|c| c.username.clone()),
+            is_admin: caller.is_some_and(Caller::is_admin),
+            flash: session.remove_as::<String>(FLASH_KEY).and_then(Result::ok),
+        }
+    }
+}
+
+/// A message for the next page this browser renders.
+pub fn flash(session: &Session, message: &str) {
+    let _ = session.insert(FLASH_KEY, message);
+}
+
+/// Renders a template into an HTML response with the given status.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("internal error")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub username: String,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub username: String,
+    pub email: String,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    user: User,
+    sessions: Vec<SessionView>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    status: u16,
+    title: &'static str,
+    message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(session: Session, query: web::Query<NextQuery>) -> HttpResponse {
+    let next = query.into_inner().next.filter(|n| n.len() <= 512).unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &LoginPage { layout: Layout::new(&session, None), error: None, username: String::new(), next },
+    )
+}
+
+pub async fn signup_form(session: Session, query: web::Query<NextQuery>) -> HttpResponse {
+    let next = query.into_inner().next.filter(|n| n.len() <= 512).unwrap_or_default();
+    let page = SignupPage {
+        layout: Layout::new(&session, None),
+        error: None,
+        username: String::new(),
+        email: String::new(),
+        next,
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn home(req: HttpRequest) -> HttpResponse {
+    let signed_in = req.cookie(super::cookies::REFRESH_COOKIE).is_some();
+    super::redirect::see_other(if signed_in { "/dashboard" } else { "/login" }).finish()
+}
+
+pub async fn dashboard(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+) -> Result<HttpResponse, ApiError> {
+    let user = auth.user(&caller.user_id).await?;
+    let sessions = auth.live_sessions(&caller.user_id).await?;
+    let page = DashboardPage {
+        layout: Layout::new(&session, Some(&caller)),
+        user: user.into(),
+        sessions: sessions.into_iter().map(|s| SessionView::new(s, &caller.session_id)).collect(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// An HTML page for an error on a page route.
+pub fn error_page(session: &Session, caller: Option<&Caller>, error: &ApiError) -> HttpResponse {
+    use actix_web::ResponseError;
+    let status = error.status_code();
+    let (title, message) = match status.as_u16() {
+        401 => ("Sign-in required", "Please sign in to continue.".to_string()),
+        403 => ("Forbidden", "You are not allowed to do that.".to_string()),
+        404 => ("Not found", "There is nothing at this address.".to_string()),
+        429 => ("Too many requests", "Too many attempts. Please wait a moment and try again.".to_string()),
+        400..=499 => ("Request refused", error.message()),
+        _ => ("Something went wrong", "The server could not complete the request. Please try again.".to_string()),
+    };
+    let page = ErrorPage { layout: Layout::new(session, caller), status: status.as_u16(), title, message };
+    let mut response = render(status, &page);
+    if let ApiError::RateLimited { retry_after_secs } = error {
+        if let Ok(value) = retry_after_secs.to_string().parse() {
+            response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
+        }
+    }
+    response
+}
+
+/// Whether the client is a browser navigating (it asks for HTML and sends no bearer token).
+pub fn wants_html(req: &HttpRequest) -> bool {
+    let accepts_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    accepts_html && req.headers().get(actix_web::http::header::AUTHORIZATION).is_none()
+}
