@@ -216,13 +216,11 @@ pub async fn logout(
         Err(e) if !form => Ok(with_cleared_cookies(e.error_response(), &auth)),
         // A browser asking to leave leaves, whatever state its cookies were in.
         _ if form => {
-            session.purge();
+            forget_browser_session(&session);
+            pages::flash(&session, "You have been signed out.");
             let mut response = see_other("/login");
             cookies::clear(&mut response, &auth.settings);
-            let response = response.finish();
-            // Set after the purge, the flash lives in the next (fresh) session.
-            pages::flash(&session, "You have been signed out.");
-            Ok(response)
+            Ok(response.finish())
         }
         _ => {
             let mut response = HttpResponse::NoContent();
@@ -266,12 +264,16 @@ pub async fn logout_all(
     let mut response = if form { see_other("/login") } else { HttpResponse::NoContent() };
     cookies::clear(&mut response, &auth.settings);
     if form {
-        session.purge();
-        let response = response.finish();
+        forget_browser_session(&session);
         pages::flash(&session, "You have been signed out on every device.");
-        return Ok(response);
     }
     Ok(response.finish())
+}
+
+/// Drops everything the session held (CSRF token included) under a new session id.
+fn forget_browser_session(session: &Session) {
+    session.clear();
+    session.renew();
 }
 
 fn is_form_post(req: &HttpRequest) -> bool {

@@ -59,6 +59,10 @@ async fn check_csrf(req: &mut ServiceRequest) -> Result<(), ApiError> {
 /// Refuses a request: JSON for API clients, a sign-in redirect or an HTML page for browsers.
 fn deny<B>(req: ServiceRequest, error: ApiError) -> Guarded<B> {
     let browser = is_form(&req) || pages::wants_html(req.request());
+    deny_as(req, error, browser)
+}
+
+fn deny_as<B>(req: ServiceRequest, error: ApiError, browser: bool) -> Guarded<B> {
     let response = if !browser {
         error.error_response()
     } else if matches!(error, ApiError::Forbidden(_)) {
@@ -128,15 +132,15 @@ pub async fn require_page_access<B: MessageBody + 'static>(mut req: ServiceReque
         Some(caller) => caller,
         None => {
             let Some(raw) = req.cookie(REFRESH_COOKIE).map(|c| c.value().to_string()) else {
-                return deny(req, ApiError::MissingToken);
+                return deny_as(req, ApiError::MissingToken, true);
             };
             let issued = match auth.refresh(&raw, client_of(req.request())).await {
                 Ok(issued) => issued,
-                Err(e) => return deny(req, e.into()),
+                Err(e) => return deny_as(req, e.into(), true),
             };
             let caller = match auth.authenticate(&issued.access_token).await {
                 Ok(caller) => caller,
-                Err(e) => return deny(req, e.into()),
+                Err(e) => return deny_as(req, e.into(), true),
             };
             refreshed = Some(issued);
             caller
@@ -144,7 +148,7 @@ pub async fn require_page_access<B: MessageBody + 'static>(mut req: ServiceReque
     };
     if changes_state(req.method()) {
         if let Err(e) = check_csrf(&mut req).await {
-            return deny(req, e);
+            return deny_as(req, e, true);
         }
     }
     req.extensions_mut().insert(caller);

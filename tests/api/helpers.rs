@@ -283,3 +283,34 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     };
     (decode(), decode())
 }
+
+/// The CSRF token in a page's `<meta name="csrf-token">`.
+pub fn meta_csrf(html: &str) -> String {
+    let marker = r#"<meta name="csrf-token" content=""#;
+    let start = html.find(marker).expect("page has a csrf meta tag") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+impl TestApp {
+    /// Loads a page in the browser client and returns its CSRF token.
+    pub async fn page_csrf(&self, path: &str) -> String {
+        let html = self.browser.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        meta_csrf(&html)
+    }
+
+    /// Posts a form from the browser client.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.browser.post(self.url(path)).form(fields).send().await.expect("request sent")
+    }
+
+    /// Signs up through the signup form (with its CSRF token); the browser keeps the cookies.
+    pub async fn form_signup(&self, username: &str) -> reqwest::Response {
+        let csrf = self.page_csrf("/signup").await;
+        let email = format!("{username}@example.com");
+        self.post_form(
+            "/auth/signup",
+            &[("csrf_token", &csrf), ("username", username), ("email", &email), ("password", PASSWORD)],
+        )
+        .await
+    }
+}

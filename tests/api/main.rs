@@ -2,6 +2,7 @@
 mod helpers;
 
 mod access_tokens;
+mod browser_http;
 mod cli;
 mod config;
 mod input;

@@ -1,0 +1,354 @@
+// End-to-end browser flows for portcullis, driven through the system Chromium.
+//
+//   BASE_URL=http://127.0.0.1:18080 ACCESS_TTL_SECONDS=3 node flows.mjs
+//
+// Each scenario makes its own browser contexts and users, prints `ok - <name>` or
+// `not ok - <name>: <reason>`, and the script exits 1 if any scenario failed.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:18080').replace(/\/+$/, '');
+const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || './screenshots';
+const ACCESS_TTL_SECONDS = Number(process.env.ACCESS_TTL_SECONDS || 3);
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const PASSWORD = 'correct horse battery staple';
+const NAV_TIMEOUT = 10_000;
+const EXPIRY_WAIT_MS = Math.round((ACCESS_TTL_SECONDS + 1.5) * 1000);
+
+if (!Number.isFinite(ACCESS_TTL_SECONDS) || ACCESS_TTL_SECONDS <= 0) {
+  console.error(`ACCESS_TTL_SECONDS must be a positive number, got ${process.env.ACCESS_TTL_SECONDS}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+class Failure extends Error {}
+
+function check(condition, message) {
+  if (!condition) throw new Failure(message);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let serial = 0;
+/** A fresh username (3–32 chars of [a-z0-9._-]) that no earlier run can have taken. */
+function uniqueName(tag) {
+  serial += 1;
+  return `${tag}-${Date.now().toString(36)}-${serial}${Math.random().toString(36).slice(2, 5)}`;
+}
+
+function pathOf(page) {
+  return new URL(page.url()).pathname;
+}
+
+function describe(page) {
+  const u = new URL(page.url());
+  return `${u.pathname}${u.search}`;
+}
+
+/** A new context with the standard viewport; uncaught page errors are collected for checking. */
+async function newContext(browser, contexts) {
+  const context = await browser.newContext({ baseURL: BASE_URL, viewport: { width: 1000, height: 700 } });
+  context.setDefaultNavigationTimeout(NAV_TIMEOUT);
+  context.setDefaultTimeout(NAV_TIMEOUT);
+  context.pageErrors = [];
+  context.on('page', (page) => watchPage(context, page));
+  contexts.push(context);
+  return context;
+}
+
+function watchPage(context, page) {
+  page.on('pageerror', (err) => context.pageErrors.push(`${describe(page)}: ${err.message}`));
+}
+
+async function cookie(context, name) {
+  return (await context.cookies(BASE_URL)).find((c) => c.name === name);
+}
+
+/** Waits for the URL path to become `path`; the failure says where the page ended instead. */
+async function expectPath(page, path, what) {
+  try {
+    await page.waitForURL((url) => url.pathname === path, { timeout: NAV_TIMEOUT });
+  } catch {
+    throw new Failure(`${what}: expected ${path}, page is at ${describe(page)} (title "${await page.title().catch(() => '?')}")`);
+  }
+}
+
+async function expectDashboardFor(page, username, what) {
+  await expectPath(page, '/dashboard', what);
+  const h1 = page.locator('h1');
+  try {
+    await h1.filter({ hasText: `Signed in as ${username}` }).waitFor({ state: 'visible', timeout: NAV_TIMEOUT });
+  } catch {
+    throw new Failure(`${what}: dashboard h1 is "${await h1.first().textContent().catch(() => '?')}", expected "Signed in as ${username}"`);
+  }
+}
+
+/** Submits a form by clicking its button and returns the POST's response (before redirects). */
+async function submit(page, action, button) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === action, { timeout: NAV_TIMEOUT }),
+    page.locator(button).click(),
+  ]);
+  await page.waitForLoadState('load');
+  return response;
+}
+
+async function signUpThroughForm(page, username) {
+  await page.goto('/signup');
+  await page.locator('#username').fill(username);
+  await page.locator('#email').fill(`${username}@example.com`);
+  await page.locator('#password').fill(PASSWORD);
+  const response = await submit(page, '/auth/signup', 'form[action="/auth/signup"] button[type="submit"]');
+  check(response.status() === 303, `signup POST answered ${response.status()}, expected 303; page at ${describe(page)}: ${await errorText(page)}`);
+  await expectDashboardFor(page, username, 'after signup');
+}
+
+async function fillLogin(page, username, password) {
+  await page.goto('/login');
+  await page.locator('#username').fill(username);
+  await page.locator('#password').fill(password);
+}
+
+async function submitLogin(page) {
+  return submit(page, '/auth/login', 'form[action="/auth/login"] button[type="submit"]');
+}
+
+async function logInThroughForm(page, username) {
+  await fillLogin(page, username, PASSWORD);
+  const response = await submitLogin(page);
+  check(response.status() === 303, `login POST answered ${response.status()}, expected 303; page at ${describe(page)}: ${await errorText(page)}`);
+  await expectDashboardFor(page, username, 'after login');
+}
+
+async function errorText(page) {
+  const el = page.locator('#form-error');
+  return (await el.count()) ? `form error "${(await el.textContent()).trim()}"` : 'no #form-error';
+}
+
+/** Counts POST /auth/refresh requests made by every page of `context` from now on. */
+function countRefreshes(context) {
+  const seen = { count: 0 };
+  context.on('request', (req) => {
+    if (req.method() === 'POST' && new URL(req.url()).pathname === '/auth/refresh') seen.count += 1;
+  });
+  return seen;
+}
+
+/** Waits until the access token has expired and the browser has dropped its cookie. */
+async function outliveAccessToken(context) {
+  check(await cookie(context, 'access_token'), 'no access_token cookie before waiting for expiry');
+  check(await cookie(context, 'refresh_token'), 'no refresh_token cookie before waiting for expiry');
+  await sleep(EXPIRY_WAIT_MS);
+  check(!(await cookie(context, 'access_token')), `access_token cookie still present ${EXPIRY_WAIT_MS} ms later (Max-Age not ${ACCESS_TTL_SECONDS}?)`);
+}
+
+/** portcullis.fetch('/api/me') in the page, `count` calls at once, started at `startAt` (ms epoch). */
+function fetchMe(page, count, startAt = 0) {
+  return page.evaluate(async ({ count, startAt }) => {
+    const wait = startAt - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    return Promise.all(Array.from({ length: count }, async () => {
+      const res = await window.portcullis.fetch('/api/me');
+      let body = null;
+      try { body = await res.json(); } catch { /* not JSON */ }
+      return { status: res.status, body };
+    }));
+  }, { count, startAt });
+}
+
+// ---------------------------------------------------------------------------------------------
+// scenarios
+
+const scenarios = [];
+const scenario = (name, fn) => scenarios.push({ name, fn });
+
+scenario('sign up through /signup lands on the dashboard', async ({ fresh }) => {
+  const page = await (await fresh()).newPage();
+  const username = uniqueName('su');
+  await signUpThroughForm(page, username);
+  // The page script's own /api/me call fills in the account line.
+  const whoami = page.locator('[data-whoami]');
+  try {
+    await whoami.filter({ hasText: `${username} <${username}@example.com>` }).waitFor({ timeout: NAV_TIMEOUT });
+  } catch {
+    throw new Failure(`dashboard API check shows "${await whoami.textContent()}", expected "${username} <${username}@example.com>"`);
+  }
+  check(await page.locator('tr[data-session]').count() === 1, `expected 1 session row, found ${await page.locator('tr[data-session]').count()}`);
+});
+
+scenario('sign in through /login lands on the dashboard', async ({ fresh }) => {
+  const username = uniqueName('li');
+  await signUpThroughForm(await (await fresh()).newPage(), username);
+
+  const context = await fresh();
+  const page = await context.newPage();
+  await fillLogin(page, username, PASSWORD);
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'login.png') });
+  const response = await submitLogin(page);
+  check(response.status() === 303, `login POST answered ${response.status()}, expected 303: ${await errorText(page)}`);
+  await expectDashboardFor(page, username, 'after login');
+  check(await cookie(context, 'access_token'), 'no access_token cookie after login');
+  check(await cookie(context, 'refresh_token'), 'no refresh_token cookie after login');
+  const rows = await page.locator('tr[data-session]').count();
+  check(rows === 2, `expected 2 session rows (signup + login), found ${rows}`);
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard.png') });
+});
+
+scenario('wrong password keeps the login form with an error', async ({ fresh }) => {
+  const username = uniqueName('wp');
+  await signUpThroughForm(await (await fresh()).newPage(), username);
+
+  const context = await fresh();
+  const page = await context.newPage();
+  await fillLogin(page, username, `${PASSWORD}-wrong`);
+  const response = await submitLogin(page);
+  check(response.status() === 401, `login POST with a wrong password answered ${response.status()}, expected 401`);
+  check(pathOf(page) !== '/dashboard', 'a wrong password reached the dashboard');
+  const error = page.locator('#form-error');
+  check(await error.isVisible(), `#form-error not visible; page at ${describe(page)}`);
+  const message = (await error.textContent()).trim();
+  check(message.length > 0, '#form-error is empty');
+  check(await page.locator('#password').isVisible(), 'the login form is not shown again');
+  const typed = await page.locator('#username').inputValue();
+  check(typed === username, `#username holds "${typed}", expected "${username}"`);
+  check(!(await cookie(context, 'access_token')), 'an access_token cookie was set for a wrong password');
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'login-failed.png') });
+});
+
+scenario('a page that outlives its access token still loads', async ({ fresh }) => {
+  const context = await fresh();
+  const page = await context.newPage();
+  const username = uniqueName('ex');
+  await signUpThroughForm(page, username);
+  const before = (await cookie(context, 'refresh_token')).value;
+  await outliveAccessToken(context);
+  const response = await page.reload();
+  check(response && response.status() === 200, `reload answered ${response && response.status()}`);
+  await expectDashboardFor(page, username, 'reload after expiry');
+  check(await cookie(context, 'access_token'), 'the transparent refresh set no new access_token cookie');
+  const after = await cookie(context, 'refresh_token');
+  check(after && after.value !== before, 'the transparent refresh did not rotate the refresh_token cookie');
+});
+
+scenario('five parallel script calls after expiry make exactly one refresh', async ({ fresh }) => {
+  const context = await fresh();
+  const page = await context.newPage();
+  const username = uniqueName('p5');
+  await signUpThroughForm(page, username);
+  await page.locator('[data-whoami]').filter({ hasText: username }).waitFor();
+  await outliveAccessToken(context);
+
+  const refreshes = countRefreshes(context);
+  const firstAnswers = [];
+  page.on('response', (r) => {
+    if (new URL(r.url()).pathname === '/api/me') firstAnswers.push(r.status());
+  });
+  const results = await fetchMe(page, 5);
+  const statuses = results.map((r) => r.status);
+  check(statuses.every((s) => s === 200), `portcullis.fetch statuses ${JSON.stringify(statuses)}, expected five 200s`);
+  check(results.every((r) => r.body && r.body.username === username), `an /api/me body is not ${username}: ${JSON.stringify(results.map((r) => r.body))}`);
+  check(firstAnswers.filter((s) => s === 401).length === 5, `expected the five first calls to get 401 (expired), /api/me answers were ${JSON.stringify(firstAnswers)}`);
+  check(refreshes.count === 1, `${refreshes.count} requests to /auth/refresh, expected exactly 1`);
+});
+
+scenario('two tabs refreshing at once do not sign the user out', async ({ fresh }) => {
+  const context = await fresh();
+  const first = await context.newPage();
+  const username = uniqueName('tt');
+  await signUpThroughForm(first, username);
+  const second = await context.newPage();
+  await second.goto('/dashboard');
+  await expectDashboardFor(second, username, 'second tab');
+  await outliveAccessToken(context);
+
+  const refreshes = countRefreshes(context);
+  const startAt = Date.now() + 300;
+  const [a, b] = await Promise.all([fetchMe(first, 1, startAt), fetchMe(second, 1, startAt)]);
+  check(a[0].status === 200 && b[0].status === 200, `tab statuses ${a[0].status} and ${b[0].status} (bodies ${JSON.stringify(a[0].body)} / ${JSON.stringify(b[0].body)}), expected 200 and 200`);
+  check(refreshes.count >= 1, 'no request to /auth/refresh: the calls did not go through expiry');
+  for (const [label, page] of [['first', first], ['second', second]]) {
+    await page.reload();
+    await expectDashboardFor(page, username, `${label} tab reload after the refresh (${refreshes.count} refresh request(s))`);
+  }
+});
+
+scenario('log out lands on /login and the dashboard is closed', async ({ fresh }) => {
+  const context = await fresh();
+  const page = await context.newPage();
+  const username = uniqueName('lo');
+  await signUpThroughForm(page, username);
+  const oldRefresh = await cookie(context, 'refresh_token');
+
+  await submit(page, '/auth/logout', 'form[action="/auth/logout"] button[type="submit"]');
+  await expectPath(page, '/login', 'after log out');
+  await page.goto('/dashboard');
+  await expectPath(page, '/login', 'visiting /dashboard after log out');
+
+  // The server must have ended the session, not only told the browser to forget it.
+  const replay = await fresh();
+  await replay.addCookies([{ name: oldRefresh.name, value: oldRefresh.value, url: BASE_URL, httpOnly: true, sameSite: 'Strict' }]);
+  const replayPage = await replay.newPage();
+  await replayPage.goto('/dashboard');
+  await expectPath(replayPage, '/login', 'the logged-out refresh token replayed on /dashboard');
+});
+
+scenario('log out everywhere from a second browser ends the first', async ({ fresh }) => {
+  const username = uniqueName('la');
+  const a = await (await fresh()).newPage();
+  await signUpThroughForm(a, username);
+  const b = await (await fresh()).newPage();
+  await logInThroughForm(b, username);
+
+  await submit(b, '/auth/logout-all', '#logout-all');
+  await expectPath(b, '/login', 'B after log out everywhere');
+  await a.goto('/dashboard');
+  await expectPath(a, '/login', 'A visiting /dashboard after B logged out everywhere');
+});
+
+// ---------------------------------------------------------------------------------------------
+// runner
+
+async function main() {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const started = Date.now();
+  let browser;
+  let passed = 0;
+  let failed = 0;
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    console.log(`1..${scenarios.length}`);
+    for (const { name, fn } of scenarios) {
+      const contexts = [];
+      try {
+        await fn({ fresh: () => newContext(browser, contexts) });
+        const errors = contexts.flatMap((c) => c.pageErrors);
+        check(errors.length === 0, `uncaught page errors: ${errors.join('; ')}`);
+        console.log(`ok - ${name}`);
+        passed += 1;
+      } catch (err) {
+        const reason = err instanceof Failure ? err.message : (err && err.stack) || String(err);
+        console.log(`not ok - ${name}: ${reason.split('\n').join('\n#   ')}`);
+        failed += 1;
+      } finally {
+        await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+      }
+    }
+  } catch (err) {
+    console.log(`not ok - launching Chromium: ${(err && err.message) || err}`);
+    failed += 1;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+  }
+  console.log(`# ${((Date.now() - started) / 1000).toFixed(1)} s against ${BASE_URL}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && passed === scenarios.length ? 0 : 1;
+}
+
+await main();
