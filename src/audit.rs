@@ -85,15 +85,23 @@ impl Client {
 }
 
 /// Who caused an event: the user themselves, an admin, or the CLI.
-#[derive(Debug, Clone)]
-pub enum Actor<'a> {
-    User(&'a str),
-    Admin(&'a str),
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    User(String),
+    Admin(String),
     Cli,
     Anonymous,
 }
 
-impl Actor<'_> {
+impl Actor {
+    pub fn user(id: &str) -> Self {
+        Actor::User(id.to_string())
+    }
+
+    pub fn admin(id: &str) -> Self {
+        Actor::Admin(id.to_string())
+    }
+
     fn render(&self) -> Option<String> {
         match self {
             Actor::User(id) => Some(format!("user:{id}")),
@@ -108,7 +116,7 @@ pub fn record(
     conn: &mut AnyConnection,
     kind: AuditKind,
     user_id: Option<&str>,
-    actor: Actor<'_>,
+    actor: &Actor,
     client: &Client,
     detail: &str,
 ) -> QueryResult<()> {

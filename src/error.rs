@@ -36,8 +36,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("not found")]
     NotFound,
-    #[error("already taken")]
-    Conflict { fields: Fields },
+    #[error("{description}")]
+    Conflict { description: &'static str, fields: Fields },
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("the body must be application/json or application/x-www-form-urlencoded")]
@@ -91,7 +91,7 @@ impl ApiError {
     fn fields(&self) -> Option<&Fields> {
         match self {
             ApiError::InvalidRequest { fields, .. }
-            | ApiError::Conflict { fields }
+            | ApiError::Conflict { fields, .. }
             | ApiError::WeakPassword { fields }
                 if !fields.is_empty() =>
             {
@@ -173,7 +173,13 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
-            AuthError::Conflict { username, email } => ApiError::Conflict { fields: taken(username, email) },
+            AuthError::Conflict { username, email } => {
+                ApiError::Conflict { description: "already taken", fields: taken(username, email) }
+            }
+            AuthError::LastAdmin => ApiError::Conflict {
+                description: "the last administrator cannot lose the role",
+                fields: Fields::from([("role", "the last administrator cannot lose the role".to_string())]),
+            },
             AuthError::InvalidRefreshToken => ApiError::InvalidRefreshToken,
             AuthError::RefreshTokenReused => ApiError::RefreshTokenReused,
             AuthError::Token(TokenError::Expired) => ApiError::TokenExpired,

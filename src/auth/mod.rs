@@ -1,8 +1,9 @@
 //! The authentication service: every surface (JSON, forms, OAuth, CLI) goes through here.
+pub mod admin;
 pub mod keys;
 pub mod password;
 pub mod revocation;
 pub mod service;
 pub mod tokens;
 
-pub use service::{Auth, AuthError, Caller, Issued};
+pub use service::{Auth, AuthError, Caller, Issued, Revoker};

@@ -35,6 +35,8 @@ pub enum AuthError {
     Forbidden(&'static str),
     #[error("the reset token is invalid, used or expired")]
     InvalidResetToken,
+    #[error("the last administrator cannot lose the role")]
+    LastAdmin,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -58,6 +60,17 @@ pub struct Issued {
     pub refresh_expires_at: i64,
     pub session_id: String,
     pub user: UserRow,
+}
+
+/// Who is ending a session, which decides what they may end and how it is audited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoker {
+    /// The signed-in user, for one of their own live sessions.
+    Owner(String),
+    /// An administrator, for anyone's live session.
+    Admin(String),
+    /// Whoever holds the session's refresh token (logout).
+    TokenHolder,
 }
 
 /// The verified bearer of an access token.
@@ -158,7 +171,7 @@ impl Auth {
                     }
                     other => other.into(),
                 })?;
-                audit::record(conn, AuditKind::Signup, Some(&id), Actor::User(&id), &client, "")?;
+                audit::record(conn, AuditKind::Signup, Some(&id), &Actor::user(&id), &client, "")?;
                 let session = open_session(conn, &settings, &id, &client, &token_hash, now)?;
                 let user = db::users::find(conn, &id)?.ok_or(AuthError::NotFound)?;
                 Ok::<_, AuthError>((user, session))
@@ -202,7 +215,7 @@ impl Auth {
                     conn,
                     AuditKind::UserCreated,
                     Some(&id),
-                    Actor::Cli,
+                    &Actor::Cli,
                     &Client::cli(),
                     &format!("role={role}"),
                 )?;
@@ -239,7 +252,7 @@ impl Auth {
         let session = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = ids::now();
-                audit::record(conn, AuditKind::Login, Some(&user_id), Actor::User(&user_id), &client, "")?;
+                audit::record(conn, AuditKind::Login, Some(&user_id), &Actor::user(&user_id), &client, "")?;
                 open_session(conn, &settings, &user_id, &client, &token_hash, now)
             })
         })
@@ -250,7 +263,7 @@ impl Auth {
     async fn record_failed_login(&self, user_id: Option<String>, client: Client) -> Result<(), AuthError> {
         db::run(&self.pool, move |conn| {
             let detail = if user_id.is_some() { "wrong password" } else { "unknown user" };
-            audit::record(conn, AuditKind::LoginFailed, user_id.as_deref(), Actor::Anonymous, &client, detail)?;
+            audit::record(conn, AuditKind::LoginFailed, user_id.as_deref(), &Actor::Anonymous, &client, detail)?;
             Ok(())
         })
         .await
@@ -295,35 +308,38 @@ impl Auth {
         })
         .await?
         .ok_or(AuthError::InvalidRefreshToken)?;
-        self.end_session(&session_id, None, AuditKind::Logout, client).await?;
+        self.end_session(&session_id, Revoker::TokenHolder, AuditKind::Logout, client).await?;
         Ok(session_id)
     }
 
-    /// Ends one session. With `owner`, only if it belongs to that user (else `NotFound`).
+    /// Ends one session. An owner or an admin can end only a live session (else `NotFound`);
+    /// the holder of its refresh token can always end its own.
     pub async fn end_session(
         &self,
         session_id: &str,
-        owner: Option<&str>,
+        by: Revoker,
         kind: AuditKind,
         client: Client,
     ) -> Result<(), AuthError> {
-        let (sid, owner) = (session_id.to_string(), owner.map(str::to_string));
+        let sid = session_id.to_string();
         db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = ids::now();
-                let session = db::sessions::find(conn, &sid)?
-                    .filter(|s| owner.as_deref().is_none_or(|o| o == s.user_id))
-                    .ok_or(AuthError::NotFound)?;
-                if owner.is_some() && !session.is_live(now) {
+                let session = db::sessions::find(conn, &sid)?.ok_or(AuthError::NotFound)?;
+                let actor = match &by {
+                    Revoker::Owner(owner) if *owner != session.user_id => return Err(AuthError::NotFound),
+                    Revoker::Owner(_) | Revoker::TokenHolder => Actor::user(&session.user_id),
+                    Revoker::Admin(admin) => Actor::admin(admin),
+                };
+                if by != Revoker::TokenHolder && !session.is_live(now) {
                     return Err(AuthError::NotFound);
                 }
                 let was_live = db::sessions::revoke(conn, &sid, now)?;
                 db::tokens::revoke_for_session(conn, &sid, now)?;
                 if was_live {
-                    let actor = Actor::User(&session.user_id);
-                    audit::record(conn, kind, Some(&session.user_id), actor, &client, &format!("session={sid}"))?;
+                    audit::record(conn, kind, Some(&session.user_id), &actor, &client, &format!("session={sid}"))?;
                 }
-                Ok(())
+                Ok(session.user_id)
             })
         })
         .await?;
@@ -332,15 +348,10 @@ impl Auth {
     }
 
     /// Ends every session of a user and invalidates every access token issued to them.
-    pub async fn logout_all(&self, user_id: &str, actor: Actor<'_>, client: Client) -> Result<usize, AuthError> {
+    pub async fn logout_all(&self, user_id: &str, actor: Actor, client: Client) -> Result<usize, AuthError> {
         let kind = match actor {
             Actor::Admin(_) | Actor::Cli => AuditKind::AdminLogoutAll,
             _ => AuditKind::LogoutAll,
-        };
-        let actor_owned = match actor {
-            Actor::User(id) => Some(("user", id.to_string())),
-            Actor::Admin(id) => Some(("admin", id.to_string())),
-            _ => None,
         };
         let uid = user_id.to_string();
         let ended = db::run(&self.pool, move |conn| {
@@ -351,13 +362,8 @@ impl Auth {
                 }
                 let sessions = db::sessions::revoke_all_for_user(conn, &uid, now)?;
                 db::tokens::revoke_for_sessions(conn, &sessions, now)?;
-                let actor = match &actor_owned {
-                    Some(("admin", id)) => Actor::Admin(id),
-                    Some((_, id)) => Actor::User(id),
-                    None => Actor::Cli,
-                };
                 let detail = format!("sessions_ended={}", sessions.len());
-                audit::record(conn, kind, Some(&uid), actor, &client, &detail)?;
+                audit::record(conn, kind, Some(&uid), &actor, &client, &detail)?;
                 Ok::<_, AuthError>(sessions.len())
             })
         })
@@ -513,7 +519,7 @@ fn rotate(
             conn,
             AuditKind::Refresh,
             Some(&user.id),
-            Actor::User(&user.id),
+            &Actor::user(&user.id),
             client,
             &format!("session={}", session.id),
         )?;
@@ -560,7 +566,7 @@ fn rotate(
         conn,
         AuditKind::RefreshReused,
         Some(&user.id),
-        Actor::Anonymous,
+        &Actor::Anonymous,
         client,
         &format!("session={}", session.id),
     )?;

@@ -63,3 +63,53 @@ pub fn bump_token_version(conn: &mut AnyConnection, id: &str) -> QueryResult<usi
 pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
+
+/// Escapes LIKE wildcards so a search prefix matches literally.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.to_ascii_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Users whose username or email starts with `prefix` (any case), by username.
+pub fn search(conn: &mut AnyConnection, prefix: Option<&str>, limit: i64, offset: i64) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table.select(UserRow::as_select()).into_boxed();
+    if let Some(prefix) = prefix {
+        let pattern = like_prefix(prefix);
+        query = query.filter(
+            users::username_key.like(pattern.clone()).escape('\\').or(users::email_key.like(pattern).escape('\\')),
+        );
+    }
+    query.order(users::username_key).limit(limit).offset(offset).load(conn)
+}
+
+pub fn count_matching(conn: &mut AnyConnection, prefix: Option<&str>) -> QueryResult<i64> {
+    let mut query = users::table.into_boxed();
+    if let Some(prefix) = prefix {
+        let pattern = like_prefix(prefix);
+        query = query.filter(
+            users::username_key.like(pattern.clone()).escape('\\').or(users::email_key.like(pattern).escape('\\')),
+        );
+    }
+    query.count().get_result(conn)
+}
+
+pub fn set_role(conn: &mut AnyConnection, id: &str, role: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::role.eq(role)).execute(conn)
+}
+
+/// Locks every admin row (a no-op write) so two concurrent demotions cannot both see
+/// "another admin remains" and leave none.
+pub fn lock_admins(conn: &mut AnyConnection) -> QueryResult<usize> {
+    diesel::update(users::table.filter(users::role.eq("admin"))).set(users::role.eq(users::role)).execute(conn)
+}
+
+pub fn count_admins(conn: &mut AnyConnection) -> QueryResult<i64> {
+    users::table.filter(users::role.eq("admin")).count().get_result(conn)
+}

@@ -13,7 +13,7 @@ use super::pages::{self, Layout, LoginPage, SignupPage};
 use super::redirect::{safe_next, see_other};
 use super::validate::{vouched, Checker};
 use crate::audit::{Actor, AuditKind, Client};
-use crate::auth::{Auth, AuthError, Caller, Issued};
+use crate::auth::{Auth, AuthError, Caller, Issued, Revoker};
 use crate::error::ApiError;
 
 /// After a form sign-in: a new session id (no fixation), a new CSRF token, both token cookies,
@@ -248,7 +248,7 @@ async fn end_this_session(
         return Err(failure);
     };
     let caller = auth.authenticate(&token).await?;
-    auth.end_session(&caller.session_id, Some(&caller.user_id), AuditKind::Logout, client).await?;
+    auth.end_session(&caller.session_id, Revoker::Owner(caller.user_id.clone()), AuditKind::Logout, client).await?;
     Ok(())
 }
 
@@ -259,7 +259,7 @@ pub async fn logout_all(
     caller: web::ReqData<Caller>,
     client: Client,
 ) -> Result<HttpResponse, ApiError> {
-    auth.logout_all(&caller.user_id, Actor::User(&caller.user_id), client).await?;
+    auth.logout_all(&caller.user_id, Actor::user(&caller.user_id), client).await?;
     let form = is_form_post(&req);
     let mut response = if form { see_other("/login") } else { HttpResponse::NoContent() };
     cookies::clear(&mut response, &auth.settings);
@@ -306,7 +306,8 @@ pub async fn revoke_session(
     if session_id.len() > 64 {
         return Err(ApiError::NotFound);
     }
-    let outcome = auth.end_session(&session_id, Some(&caller.user_id), AuditKind::SessionRevoked, client).await;
+    let outcome =
+        auth.end_session(&session_id, Revoker::Owner(caller.user_id.clone()), AuditKind::SessionRevoked, client).await;
     if is_form_post(&req) {
         // From the dashboard: back to it, with what happened.
         let message = match outcome {

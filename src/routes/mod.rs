@@ -1,4 +1,6 @@
 //! Thin handlers grouped by surface, and the route table.
+pub mod admin;
+pub mod admin_pages;
 pub mod assets;
 pub mod auth;
 pub mod bodies;
@@ -39,8 +41,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/sessions/{id}").wrap(access()).route(web::delete().to(auth::revoke_session)))
         .service(web::resource("/auth/sessions/{id}/revoke").wrap(access()).route(web::post().to(auth::revoke_session)))
         .service(web::resource("/api/me").wrap(access()).route(web::get().to(auth::me)))
+        .service(
+            web::scope("/api/admin")
+                .wrap(from_fn(guard::require_admin))
+                .wrap(from_fn(guard::require_access))
+                .configure(admin_api_routes),
+        )
+        .service(
+            web::scope("/admin")
+                .wrap(from_fn(guard::require_admin))
+                .wrap(from_fn(guard::require_page_access))
+                .configure(admin_page_routes),
+        )
         .default_service(web::to(not_found));
 }
+
+/// Declares a scope's routes once: the router is built from the list, and the list is public
+/// so a test can check every admin route refuses non-admins (a new route cannot be forgotten).
+macro_rules! routes {
+    ($list:ident, $configure:ident, $prefix:literal: $($method:ident $path:literal => $handler:path),* $(,)?) => {
+        pub const $list: &[(&str, &str)] = &[$((stringify!($method), concat!($prefix, $path))),*];
+
+        fn $configure(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+routes!(ADMIN_API_ROUTES, admin_api_routes, "/api/admin":
+    get "/users" => admin::list_users,
+    patch "/users/{id}" => admin::update_user,
+    get "/users/{id}/sessions" => admin::user_sessions,
+    post "/users/{id}/logout-all" => admin::logout_all,
+    delete "/sessions/{id}" => admin::revoke_session,
+    get "/audit" => admin::audit,
+);
+
+routes!(ADMIN_PAGE_ROUTES, admin_page_routes, "/admin":
+    get "" => admin_pages::users,
+    get "/users/{id}" => admin_pages::user,
+    get "/users/{id}/logout-all" => admin_pages::confirm_logout_all,
+    post "/users/{id}/logout-all" => admin_pages::logout_all,
+    post "/users/{id}/role" => admin_pages::change_role,
+    post "/sessions/{id}/revoke" => admin_pages::revoke_session,
+    get "/audit" => admin_pages::audit,
+);
 
 async fn not_found(req: HttpRequest, session: Session) -> HttpResponse {
     if pages::wants_html(&req) {

@@ -314,3 +314,20 @@ impl TestApp {
         .await
     }
 }
+
+impl TestApp {
+    /// Creates an administrator (as `portcullis create-user --admin` does) and signs in.
+    pub async fn admin_session(&self, username: &str) -> (String, String) {
+        let password = format!("{PASSWORD}\n");
+        portcullis::cli::create_user(
+            &self.auth,
+            username,
+            &format!("{username}@example.com"),
+            true,
+            password.as_bytes(),
+        )
+        .await
+        .expect("admin created");
+        self.session(username).await
+    }
+}

@@ -2,6 +2,7 @@
 mod helpers;
 
 mod access_tokens;
+mod admin;
 mod browser_http;
 mod cli;
 mod config;

@@ -273,6 +273,7 @@ scenario('two tabs refreshing at once do not sign the user out', async ({ fresh 
     await page.reload();
     await expectDashboardFor(page, username, `${label} tab reload after the refresh (${refreshes.count} refresh request(s))`);
   }
+  return `${refreshes.count} request(s) to /auth/refresh across both tabs`;
 });
 
 scenario('log out lands on /login and the dashboard is closed', async ({ fresh }) => {
@@ -282,7 +283,7 @@ scenario('log out lands on /login and the dashboard is closed', async ({ fresh }
   await signUpThroughForm(page, username);
   const oldRefresh = await cookie(context, 'refresh_token');
 
-  await submit(page, '/auth/logout', 'form[action="/auth/logout"] button[type="submit"]');
+  await submit(page, '/auth/logout', 'main form[action="/auth/logout"] button[type="submit"]');
   await expectPath(page, '/login', 'after log out');
   await page.goto('/dashboard');
   await expectPath(page, '/login', 'visiting /dashboard after log out');
@@ -327,13 +328,15 @@ async function main() {
     for (const { name, fn } of scenarios) {
       const contexts = [];
       try {
-        await fn({ fresh: () => newContext(browser, contexts) });
+        const note = await fn({ fresh: () => newContext(browser, contexts) });
         const errors = contexts.flatMap((c) => c.pageErrors);
         check(errors.length === 0, `uncaught page errors: ${errors.join('; ')}`);
         console.log(`ok - ${name}`);
+        if (note) console.log(`# ${note}`);
         passed += 1;
       } catch (err) {
-        const reason = err instanceof Failure ? err.message : (err && err.stack) || String(err);
+        // eslint-disable-next-line no-control-regex
+        const reason = (err instanceof Failure ? err.message : (err && err.stack) || String(err)).replace(/\x1b\[[0-9;]*m/g, '');
         console.log(`not ok - ${name}: ${reason.split('\n').join('\n#   ')}`);
         failed += 1;
       } finally {

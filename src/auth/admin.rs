@@ -1,0 +1,126 @@
+//! What administrators may do: find users, see and end their sessions, change roles, read
+//! the audit log. Forced logout-all is `Auth::logout_all` with an admin actor.
+use super::service::write_transaction;
+use super::{Auth, AuthError};
+use crate::audit::{self, Actor, AuditKind, Client};
+use crate::db::audit::AuditRow;
+use crate::db::sessions::SessionRow;
+use crate::db::users::UserRow;
+use crate::{db, ids};
+
+/// One page of a listing.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub number: i64,
+    pub size: i64,
+}
+
+impl Page {
+    pub const MAX_SIZE: i64 = 100;
+
+    pub fn new(number: Option<i64>, size: Option<i64>) -> Self {
+        Page { number: number.unwrap_or(1).max(1), size: size.unwrap_or(20).clamp(1, Self::MAX_SIZE) }
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.number - 1).saturating_mul(self.size)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl Auth {
+    /// Users matching a username/email prefix, one page, and how many match in all.
+    pub async fn list_users(&self, prefix: Option<String>, page: Page) -> Result<(Vec<UserRow>, i64), AuthError> {
+        db::run(&self.pool, move |conn| {
+            let prefix = prefix.as_deref().filter(|p| !p.is_empty());
+            let users = db::users::search(conn, prefix, page.size, page.offset())?;
+            let total = db::users::count_matching(conn, prefix)?;
+            Ok((users, total))
+        })
+        .await
+    }
+
+    /// A user's live sessions; `NotFound` if there is no such user.
+    pub async fn sessions_of(&self, user_id: &str) -> Result<(UserRow, Vec<SessionRow>), AuthError> {
+        let uid = user_id.to_string();
+        db::run(&self.pool, move |conn| {
+            let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
+            let sessions = db::sessions::live_for_user(conn, &uid, ids::now())?;
+            Ok((user, sessions))
+        })
+        .await
+    }
+
+    /// The owner of a session, for pages that return to the owner's page afterwards.
+    pub async fn session_owner(&self, session_id: &str) -> Result<String, AuthError> {
+        let sid = session_id.to_string();
+        db::run(&self.pool, move |conn| db::sessions::find(conn, &sid)?.map(|s| s.user_id).ok_or(AuthError::NotFound))
+            .await
+    }
+
+    /// Changes a user's role. The last administrator cannot lose the role. The user's access
+    /// tokens carry the old role and therefore stop working at once (see `authenticate`).
+    pub async fn set_role(
+        &self,
+        user_id: &str,
+        role: Role,
+        admin_id: &str,
+        client: Client,
+    ) -> Result<UserRow, AuthError> {
+        let (uid, admin) = (user_id.to_string(), admin_id.to_string());
+        let user = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                db::users::lock_admins(conn)?;
+                let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
+                if user.role == role.as_str() {
+                    return Ok(user);
+                }
+                if user.role == "admin" && db::users::count_admins(conn)? <= 1 {
+                    return Err(AuthError::LastAdmin);
+                }
+                db::users::set_role(conn, &uid, role.as_str())?;
+                let detail = format!("role {} -> {}", user.role, role.as_str());
+                audit::record(conn, AuditKind::RoleChanged, Some(&uid), &Actor::admin(&admin), &client, &detail)?;
+                db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)
+            })
+        })
+        .await?;
+        self.revocations.evict_user(user_id);
+        Ok(user)
+    }
+
+    /// Audit events, newest first, optionally for one user and one kind.
+    pub async fn audit_events(
+        &self,
+        user_id: Option<String>,
+        kind: Option<AuditKind>,
+        page: Page,
+    ) -> Result<Vec<AuditRow>, AuthError> {
+        db::run(&self.pool, move |conn| {
+            Ok(db::audit::page(conn, user_id.as_deref(), kind.map(AuditKind::as_str), page.size, page.offset())?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,138 @@
+//! `/api/admin/*`: the administrator's JSON surface.
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::bodies::{Session as SessionView, User};
+use super::extract::Input;
+use crate::audit::{Actor, AuditKind, Client};
+use crate::auth::admin::{Page, Role};
+use crate::auth::{Auth, Caller, Revoker};
+use crate::db::audit::AuditRow;
+use crate::error::{ApiError, Fields};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+    pub user_id: Option<String>,
+    pub kind: Option<String>,
+}
+
+impl ListQuery {
+    pub fn page(&self) -> Page {
+        Page::new(self.page, self.per_page)
+    }
+
+    pub fn prefix(&self) -> Result<Option<String>, ApiError> {
+        match &self.q {
+            Some(q) if q.len() > crate::domain::EMAIL_MAX => Err(ApiError::invalid("q is too long")),
+            q => Ok(q.clone().filter(|q| !q.is_empty())),
+        }
+    }
+
+    pub fn kind(&self) -> Result<Option<AuditKind>, ApiError> {
+        match self.kind.as_deref().filter(|k| !k.is_empty()) {
+            None => Ok(None),
+            Some(k) => {
+                AuditKind::parse(k).map(Some).ok_or_else(|| ApiError::invalid("kind is not an audit event kind"))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditEvent {
+    pub id: String,
+    pub at: String,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub actor: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: String,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(e: AuditRow) -> Self {
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.at_us) * 1000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default();
+        AuditEvent {
+            id: e.id,
+            at,
+            kind: e.kind,
+            user_id: e.user_id,
+            actor: e.actor,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            detail: e.detail,
+        }
+    }
+}
+
+/// `GET /api/admin/users?q=&page=&per_page=`: `X-Total-Count` tells how many match in all.
+pub async fn list_users(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let (users, total) = auth.list_users(query.prefix()?, query.page()).await?;
+    let body: Vec<User> = users.into_iter().map(User::from).collect();
+    Ok(HttpResponse::Ok().insert_header(("X-Total-Count", total.to_string())).json(body))
+}
+
+pub async fn user_sessions(auth: web::Data<Auth>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (_, sessions) = auth.sessions_of(&path.into_inner()).await?;
+    let body: Vec<SessionView> = sessions.into_iter().map(|s| SessionView::new(s, "")).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn revoke_session(
+    auth: web::Data<Auth>,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let by = Revoker::Admin(caller.user_id.clone());
+    auth.end_session(&path.into_inner(), by, AuditKind::SessionRevoked, client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn logout_all(
+    auth: web::Data<Auth>,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.logout_all(&path.into_inner(), Actor::admin(&caller.user_id), client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoleBody {
+    role: Option<String>,
+}
+
+/// Parses the requested role, naming the field when it is missing or unknown.
+pub fn parse_role(role: Option<&str>) -> Result<Role, ApiError> {
+    role.and_then(Role::parse).ok_or_else(|| ApiError::InvalidRequest {
+        description: "role must be user or admin".into(),
+        fields: Fields::from([("role", "must be user or admin".to_string())]),
+    })
+}
+
+pub async fn update_user(
+    auth: web::Data<Auth>,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    path: web::Path<String>,
+    input: Input<RoleBody>,
+) -> Result<HttpResponse, ApiError> {
+    let role = parse_role(input.body.role.as_deref())?;
+    let user = auth.set_role(&path.into_inner(), role, &caller.user_id, client).await?;
+    Ok(HttpResponse::Ok().json(User::from(user)))
+}
+
+pub async fn audit(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let events = auth.audit_events(query.user_id.clone(), query.kind()?, query.page()).await?;
+    let body: Vec<AuditEvent> = events.into_iter().map(AuditEvent::from).collect();
+    Ok(HttpResponse::Ok().json(body))
+}

@@ -1,0 +1,218 @@
+//! `/admin`: the administrator's pages. Every form posts back here with the CSRF token.
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::admin::{parse_role, AuditEvent, ListQuery};
+use super::bodies::{Session as SessionView, User};
+use super::pages::{self, render, Layout};
+use super::redirect::see_other;
+use crate::audit::{Actor, AuditKind, Client};
+use crate::auth::{Auth, AuthError, Caller, Revoker};
+use crate::error::ApiError;
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    layout: Layout,
+    q: String,
+    users: Vec<User>,
+    total: i64,
+    page: i64,
+    prev_page: Option<i64>,
+    next_page: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+struct UserPage {
+    layout: Layout,
+    user: User,
+    sessions: Vec<SessionView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_confirm.html")]
+struct ConfirmPage {
+    layout: Layout,
+    user: User,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage {
+    layout: Layout,
+    user_id: String,
+    kind: String,
+    kinds: Vec<&'static str>,
+    events: Vec<AuditEvent>,
+    prev_page: Option<i64>,
+    next_page: Option<i64>,
+}
+
+/// Errors on admin pages become HTML error pages.
+fn page_error(session: &Session, caller: &Caller, error: ApiError) -> HttpResponse {
+    pages::error_page(session, Some(caller), &error)
+}
+
+pub async fn users(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    query: web::Query<ListQuery>,
+) -> HttpResponse {
+    let page = query.page();
+    let prefix = match query.prefix() {
+        Ok(prefix) => prefix,
+        Err(e) => return page_error(&session, &caller, e),
+    };
+    match auth.list_users(prefix.clone(), page).await {
+        Ok((users, total)) => {
+            let more = page.offset() + page.size < total;
+            let view = UsersPage {
+                layout: Layout::new(&session, Some(&caller)),
+                q: prefix.unwrap_or_default(),
+                users: users.into_iter().map(User::from).collect(),
+                total,
+                page: page.number,
+                prev_page: (page.number > 1).then_some(page.number - 1),
+                next_page: more.then_some(page.number + 1),
+            };
+            render(StatusCode::OK, &view)
+        }
+        Err(e) => page_error(&session, &caller, e.into()),
+    }
+}
+
+pub async fn user(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match auth.sessions_of(&path.into_inner()).await {
+        Ok((user, sessions)) => {
+            let view = UserPage {
+                layout: Layout::new(&session, Some(&caller)),
+                user: user.into(),
+                sessions: sessions.into_iter().map(|s| SessionView::new(s, "")).collect(),
+            };
+            render(StatusCode::OK, &view)
+        }
+        Err(e) => page_error(&session, &caller, e.into()),
+    }
+}
+
+/// The confirmation step before a forced logout-all.
+pub async fn confirm_logout_all(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match auth.user(&path.into_inner()).await {
+        Ok(user) => {
+            render(StatusCode::OK, &ConfirmPage { layout: Layout::new(&session, Some(&caller)), user: user.into() })
+        }
+        Err(e) => page_error(&session, &caller, e.into()),
+    }
+}
+
+pub async fn logout_all(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let user_id = path.into_inner();
+    match auth.logout_all(&user_id, Actor::admin(&caller.user_id), client).await {
+        Ok(ended) => {
+            pages::flash(&session, &format!("Logged out everywhere: {ended} session(s) ended."));
+            // An admin who forced themselves out must sign in again.
+            let target =
+                if user_id == caller.user_id { "/login".to_string() } else { format!("/admin/users/{user_id}") };
+            see_other(&target).finish()
+        }
+        Err(e) => page_error(&session, &caller, e.into()),
+    }
+}
+
+pub async fn revoke_session(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let session_id = path.into_inner();
+    let owner = match auth.session_owner(&session_id).await {
+        Ok(owner) => owner,
+        Err(e) => return page_error(&session, &caller, e.into()),
+    };
+    let by = Revoker::Admin(caller.user_id.clone());
+    match auth.end_session(&session_id, by, AuditKind::SessionRevoked, client).await {
+        Ok(()) => pages::flash(&session, "The session has been revoked."),
+        Err(AuthError::NotFound) => pages::flash(&session, "That session had already ended."),
+        Err(e) => return page_error(&session, &caller, e.into()),
+    }
+    see_other(&format!("/admin/users/{owner}")).finish()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoleForm {
+    role: Option<String>,
+}
+
+pub async fn change_role(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    path: web::Path<String>,
+    form: web::Form<RoleForm>,
+) -> HttpResponse {
+    let user_id = path.into_inner();
+    let role = match parse_role(form.role.as_deref()) {
+        Ok(role) => role,
+        Err(e) => return page_error(&session, &caller, e),
+    };
+    match auth.set_role(&user_id, role, &caller.user_id, client).await {
+        Ok(user) => pages::flash(&session, &format!("{} is now {}.", user.username, user.role)),
+        Err(AuthError::LastAdmin) => pages::flash(&session, "The last administrator cannot lose the role."),
+        Err(e) => return page_error(&session, &caller, e.into()),
+    }
+    see_other(&format!("/admin/users/{user_id}")).finish()
+}
+
+pub async fn audit(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    query: web::Query<ListQuery>,
+) -> HttpResponse {
+    let page = query.page();
+    let kind = match query.kind() {
+        Ok(kind) => kind,
+        Err(e) => return page_error(&session, &caller, e),
+    };
+    let user_id = query.user_id.clone().filter(|u| !u.is_empty());
+    match auth.audit_events(user_id.clone(), kind, page).await {
+        Ok(events) => {
+            let full = events.len() as i64 == page.size;
+            let view = AuditPage {
+                layout: Layout::new(&session, Some(&caller)),
+                user_id: user_id.unwrap_or_default(),
+                kind: kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+                kinds: AuditKind::ALL.iter().map(|k| k.as_str()).collect(),
+                events: events.into_iter().map(AuditEvent::from).collect(),
+                prev_page: (page.number > 1).then_some(page.number - 1),
+                next_page: full.then_some(page.number + 1),
+            };
+            render(StatusCode::OK, &view)
+        }
+        Err(e) => page_error(&session, &caller, e.into()),
+    }
+}
