@@ -120,7 +120,7 @@ dual! {
         let statuses = [first, second];
         assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
         let admins = app
-            .query(|conn| portcullis::db::users::count_admins(conn))
+            .query(portcullis::db::users::count_admins)
             .await;
         assert_eq!(admins, 1, "{statuses:?}");
     }
