@@ -3,6 +3,7 @@ mod helpers;
 
 mod access_tokens;
 mod admin;
+mod browser;
 mod browser_http;
 mod cli;
 mod config;

@@ -309,6 +309,37 @@ scenario('log out everywhere from a second browser ends the first', async ({ fre
   await expectPath(a, '/login', 'A visiting /dashboard after B logged out everywhere');
 });
 
+scenario('an admin forces a user out everywhere; the user\'s next page load lands on /login', async ({ fresh }) => {
+  const admin = process.env.ADMIN_USERNAME;
+  check(admin, 'ADMIN_USERNAME is not set (the Rust wrapper creates the admin)');
+  const username = uniqueName('victim');
+  const user = await (await fresh()).newPage();
+  await signUpThroughForm(user, username);
+
+  const adminPage = await (await fresh()).newPage();
+  await fillLogin(adminPage, admin, process.env.ADMIN_PASSWORD || PASSWORD);
+  const login = await submitLogin(adminPage);
+  check(login.status() === 303, `admin login answered ${login.status()}: ${await errorText(adminPage)}`);
+  await adminPage.goto(`/admin?q=${encodeURIComponent(username)}`);
+  await adminPage.locator(`td a:text-is("${username}")`).click();
+  await adminPage.waitForURL((url) => url.pathname.startsWith('/admin/users/'));
+  const sessions = await adminPage.locator('tr[data-session]').count();
+  check(sessions === 1, `the admin sees ${sessions} sessions of ${username}, expected 1`);
+  await adminPage.screenshot({ path: join(SCREENSHOT_DIR, 'admin-user.png'), fullPage: true });
+  const userPage = new URL(adminPage.url()).pathname;
+
+  await adminPage.locator('#logout-everywhere').click();
+  await adminPage.waitForURL((url) => url.pathname === `${userPage}/logout-all`);
+  const done = await submit(adminPage, `${userPage}/logout-all`, '#confirm-logout-all');
+  check(done.status() === 303, `the forced logout answered ${done.status()}`);
+  await expectPath(adminPage, userPage, 'the admin back on the user page');
+  check((await adminPage.locator('tr[data-session]').count()) === 0, 'the user page still lists sessions');
+
+  // The user's browser is still open on the dashboard; its next page load must sign in again.
+  await user.reload();
+  await expectPath(user, '/login', 'the forced-out user reloading /dashboard');
+});
+
 // ---------------------------------------------------------------------------------------------
 // runner
 
