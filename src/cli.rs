@@ -55,7 +55,8 @@ pub async fn create_user(
     let username = Username::parse(username).map_err(|why| anyhow::anyhow!("username {why}"))?;
     let email = Email::parse(email).map_err(|why| anyhow::anyhow!("email {why}"))?;
     let password = read_password(stdin)?;
-    let password = Password::parse(password).map_err(|why| anyhow::anyhow!("weak password: it {why}"))?;
+    let password = Password::parse_new(password, &[username.as_str(), email.as_str()])
+        .map_err(|why| anyhow::anyhow!("weak password: it {why}"))?;
     let role = if admin { "admin" } else { "user" };
     match auth.create_user(username, email, password, role).await {
         Ok(user) => Ok(user.id),

@@ -3,7 +3,7 @@
 //! Usernames are ASCII only (letters, digits, `.`, `_`, `-`; 3–32 characters, starting with a
 //! letter or digit) and unique without regard to case, so no two accounts can look alike.
 //! Emails are ASCII too, at most 254 bytes, unique without regard to case.
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 pub const USERNAME_MAX: usize = 32;
 pub const EMAIL_MAX: usize = 254;
@@ -98,6 +98,17 @@ impl Password {
         Ok(Self(SecretString::from(raw)))
     }
 
+    /// A password being chosen: the length rules, and not common or easy to guess (zxcvbn
+    /// score 2 or more, i.e. beyond about 10^6 guesses, counting the user's own name and email).
+    pub fn parse_new(raw: String, user_inputs: &[&str]) -> Result<Self, &'static str> {
+        let password = Self::parse(raw)?;
+        let estimate = zxcvbn::zxcvbn(password.0.expose_secret(), user_inputs);
+        if estimate.score() < zxcvbn::Score::Two {
+            return Err("is too common or too easy to guess");
+        }
+        Ok(password)
+    }
+
     pub fn secret(&self) -> &SecretString {
         &self.0
     }
@@ -152,5 +163,14 @@ mod tests {
         // 24 three-byte characters are 72 bytes; 25 would be silently truncated by bcrypt.
         assert!(Password::parse("€".repeat(24)).is_ok());
         assert!(Password::parse("€".repeat(25)).is_err());
+    }
+
+    #[test]
+    fn common_and_personal_passwords_are_refused() {
+        for weak in ["password", "password123", "qwertyuiop", "iloveyou1", "aaaaaaaaaaaa"] {
+            assert!(Password::parse_new(weak.into(), &[]).is_err(), "{weak}");
+        }
+        assert!(Password::parse_new("alice2024".into(), &["alice"]).is_err());
+        assert!(Password::parse_new("correct horse battery".into(), &[]).is_ok());
     }
 }

@@ -114,6 +114,14 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body of this error, for responses built outside `ResponseError`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(ErrorBody { error: self.code(), error_description: self.message(), fields: self.fields() })
+            .unwrap_or_default()
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -153,8 +161,10 @@ impl ResponseError for ApiError {
         }
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            response.insert_header(("RateLimit-Remaining", "0"));
+            response.insert_header(("RateLimit-Reset", retry_after_secs.to_string()));
         }
-        response.json(ErrorBody { error: self.code(), error_description: self.message(), fields: self.fields() })
+        response.json(self.body())
     }
 }
 
@@ -187,6 +197,7 @@ impl From<AuthError> for ApiError {
             AuthError::NotFound => ApiError::NotFound,
             AuthError::Forbidden(why) => ApiError::Forbidden(why),
             AuthError::InvalidResetToken => ApiError::InvalidResetToken,
+            AuthError::RateLimited(retry_after_secs) => ApiError::RateLimited { retry_after_secs },
             AuthError::Db(DbError::Unavailable(source)) => {
                 tracing::error!(error = %source, "database unavailable");
                 ApiError::Unavailable

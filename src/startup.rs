@@ -35,6 +35,8 @@ impl Application {
         let data = web::Data::new(auth.clone());
         let session_key = session_key(&auth.settings);
         let secure = auth.settings.cookie_secure;
+        // Built once, outside the worker factory, so every worker shares the same buckets.
+        let limiter = crate::routes::limits::auth_limiter(&auth.settings);
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
                 .cookie_name("portcullis_session".into())
@@ -46,7 +48,8 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid(e.to_string()).into()))
-                .configure(crate::routes::configure)
+                .configure(crate::routes::configure(limiter.clone()))
+                .wrap(from_fn(crate::routes::limits::html_for_browsers))
                 .wrap(sessions)
                 .wrap(from_fn(crate::logging::log_request))
                 .wrap(security_headers())

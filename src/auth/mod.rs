@@ -4,6 +4,7 @@ pub mod keys;
 pub mod password;
 pub mod revocation;
 pub mod service;
+pub mod throttle;
 pub mod tokens;
 
 pub use service::{Auth, AuthError, Caller, Issued, Revoker};

@@ -37,6 +37,8 @@ pub enum AuthError {
     InvalidResetToken,
     #[error("the last administrator cannot lose the role")]
     LastAdmin,
+    #[error("too many attempts; retry in {0} s")]
+    RateLimited(u64),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -232,16 +234,39 @@ impl Auth {
         client: Client,
     ) -> Result<Issued, AuthError> {
         let key = login.key.clone();
-        let user =
-            db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::find_by_login(conn, &key, login.is_email)?))
-                .await?;
+        let throttle_client = client.clone();
+        // Find the account and, unless it must wait, count this attempt against it before the
+        // password is checked (see `throttle`).
+        let user = db::run(&self.pool, move |conn| {
+            let Some(user) = db::users::find_by_login(conn, &key, login.is_email)? else { return Ok(None) };
+            let now = ids::now();
+            if let Some(wait) = super::throttle::wait_secs(user.failed_logins, user.last_failed_login_at, now) {
+                let detail =
+                    format!("account throttled after {} failed sign-ins; retry in {wait} s", user.failed_logins);
+                audit::record(
+                    conn,
+                    AuditKind::RateLimited,
+                    Some(&user.id),
+                    &Actor::Anonymous,
+                    &throttle_client,
+                    &detail,
+                )?;
+                return Err(AuthError::RateLimited(wait));
+            }
+            if !db::users::claim_login_attempt(conn, &user.id, user.failed_logins, now)? {
+                // Another attempt on this account is in flight: this one waits its turn.
+                return Err(AuthError::RateLimited(1));
+            }
+            Ok::<_, AuthError>(Some(user))
+        })
+        .await?;
         // Unknown users are checked against a dummy hash: same work, same time.
         let valid = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         let user = match user {
             Some(user) if valid => user,
             unknown_or_wrong => {
-                let user_id = unknown_or_wrong.map(|u| u.id);
-                self.record_failed_login(user_id, client).await?;
+                let failure = unknown_or_wrong.map(|u| (u.id, u.failed_logins + 1));
+                self.record_failed_login(failure, client).await?;
                 return Err(AuthError::InvalidCredentials);
             }
         };
@@ -252,6 +277,7 @@ impl Auth {
         let session = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = ids::now();
+                db::users::reset_failed_logins(conn, &user_id)?;
                 audit::record(conn, AuditKind::Login, Some(&user_id), &Actor::user(&user_id), &client, "")?;
                 open_session(conn, &settings, &user_id, &client, &token_hash, now)
             })
@@ -260,10 +286,13 @@ impl Auth {
         self.issue(user, session, refresh)
     }
 
-    async fn record_failed_login(&self, user_id: Option<String>, client: Client) -> Result<(), AuthError> {
+    async fn record_failed_login(&self, failure: Option<(String, i32)>, client: Client) -> Result<(), AuthError> {
         db::run(&self.pool, move |conn| {
-            let detail = if user_id.is_some() { "wrong password" } else { "unknown user" };
-            audit::record(conn, AuditKind::LoginFailed, user_id.as_deref(), &Actor::Anonymous, &client, detail)?;
+            let (user_id, detail) = match &failure {
+                Some((id, count)) => (Some(id.as_str()), format!("wrong password (failure {count} in a row)")),
+                None => (None, "unknown user".to_string()),
+            };
+            audit::record(conn, AuditKind::LoginFailed, user_id, &Actor::Anonymous, &client, &detail)?;
             Ok(())
         })
         .await

@@ -113,3 +113,16 @@ pub fn lock_admins(conn: &mut AnyConnection) -> QueryResult<usize> {
 pub fn count_admins(conn: &mut AnyConnection) -> QueryResult<i64> {
     users::table.filter(users::role.eq("admin")).count().get_result(conn)
 }
+
+/// Counts a sign-in attempt against the account before the password is checked: a
+/// compare-and-set on the failure count, so parallel guesses cannot share one free slot.
+pub fn claim_login_attempt(conn: &mut AnyConnection, id: &str, observed_failures: i32, now: i64) -> QueryResult<bool> {
+    diesel::update(users::table.find(id).filter(users::failed_logins.eq(observed_failures)))
+        .set((users::failed_logins.eq(users::failed_logins + 1), users::last_failed_login_at.eq(now)))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn reset_failed_logins(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::failed_logins.eq(0)).execute(conn)
+}

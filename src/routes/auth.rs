@@ -52,9 +52,10 @@ pub async fn signup(
     let outcome = async {
         verify_form_csrf(&session, kind, csrf_token.as_deref())?;
         let mut check = Checker::default();
+        let inputs = [typed_username.as_deref().unwrap_or(""), typed_email.as_deref().unwrap_or("")];
+        let password = check.new_password("password", body.password, &inputs);
         let username = check.username(body.username);
         let email = check.email(body.email);
-        let password = check.new_password("password", body.password);
         check.finish()?;
         Ok::<_, ApiError>(auth.signup(vouched(username)?, vouched(email)?, vouched(password)?, "user", client).await?)
     }

@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod extract;
 pub mod guard;
 pub mod health;
+pub mod limits;
 pub mod pages;
 pub mod redirect;
 pub mod validate;
@@ -21,7 +22,12 @@ use crate::error::ApiError;
 
 /// Every route of the application. Protected resources are wrapped one by one so that public
 /// and protected endpoints can share the `/auth` prefix.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(limiter: limits::AuthLimiter) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| routes(cfg, limiter)
+}
+
+fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
+    let limited = || actix_governor::Governor::new(&limiter);
     let access = || from_fn(guard::require_access);
     let page = || from_fn(guard::require_page_access);
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -31,9 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(pages::login_form))
         .route("/signup", web::get().to(pages::signup_form))
         .service(web::resource("/dashboard").wrap(page()).route(web::get().to(pages::dashboard)))
-        .route("/auth/signup", web::post().to(auth::signup))
-        .route("/auth/login", web::post().to(auth::login))
-        .route("/auth/refresh", web::post().to(auth::refresh))
+        .service(web::resource("/auth/signup").wrap(limited()).route(web::post().to(auth::signup)))
+        .service(web::resource("/auth/login").wrap(limited()).route(web::post().to(auth::login)))
+        .service(web::resource("/auth/refresh").wrap(limited()).route(web::post().to(auth::refresh)))
         .route("/auth/logout", web::post().to(auth::logout))
         .route("/auth/csrf", web::get().to(auth::csrf_token))
         .service(web::resource("/auth/logout-all").wrap(access()).route(web::post().to(auth::logout_all)))

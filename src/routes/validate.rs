@@ -35,10 +35,16 @@ impl Checker {
         LoginName::parse(&raw).map_err(|why| self.invalid.insert("username", why.into())).ok()
     }
 
-    /// A new password, held to the password rules.
-    pub fn new_password(&mut self, name: &'static str, value: Option<String>) -> Option<Password> {
+    /// A new password, held to the password rules; `user_inputs` (username, email) count as
+    /// guessable words.
+    pub fn new_password(
+        &mut self,
+        name: &'static str,
+        value: Option<String>,
+        user_inputs: &[&str],
+    ) -> Option<Password> {
         let raw = self.required(name, value)?;
-        Password::parse(raw).map_err(|why| self.weak.insert(name, why.into())).ok()
+        Password::parse_new(raw, user_inputs).map_err(|why| self.weak.insert(name, why.into())).ok()
     }
 
     /// An existing password: only its presence and bcrypt's byte limit are checked.

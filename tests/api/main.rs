@@ -1,6 +1,7 @@
 //! One integration binary: every database test runs against SQLite and PostgreSQL.
 mod helpers;
 
+mod abuse;
 mod access_tokens;
 mod admin;
 mod browser;

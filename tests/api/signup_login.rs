@@ -78,12 +78,13 @@ dual! {
             assert!(error["fields"]["password"].is_string());
         }
         // Exactly 72 bytes is accepted and is the whole password: 71 of them do not sign in.
-        let exact = "y".repeat(72);
+        let exact: String = "Correct Horse Battery Staple! 7 ravens quietly juggle blue quartz; fjord".chars().take(72).collect();
+        assert_eq!(exact.len(), 72);
         let response = app
             .post_json(&app.api, "/auth/signup", json!({"username": "carol", "email": "c@example.com", "password": exact}))
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
-        let truncated = app.post_json(&app.api, "/auth/login", json!({"username": "carol", "password": "y".repeat(71)})).await;
+        let truncated = app.post_json(&app.api, "/auth/login", json!({"username": "carol", "password": &exact[..71]})).await;
         assert_error(truncated, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     }
 

@@ -1,0 +1,107 @@
+//! Per-IP rate limits on the credential endpoints (actix-governor), answered as the contract's
+//! `429 rate_limited` with `Retry-After` and `RateLimit-*` headers, in JSON or as an HTML page.
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::governor::NotUntil;
+use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError};
+use actix_session::SessionExt;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::net::IpRange;
+
+/// Keys requests by the client's IP: the peer, or the right-most untrusted `X-Forwarded-For`
+/// hop when the peer is a trusted proxy. Nobody else's header is believed.
+#[derive(Clone)]
+pub struct ClientIp {
+    trusted: Arc<Vec<IpRange>>,
+    burst: u32,
+    window_secs: u64,
+}
+
+impl KeyExtractor for ClientIp {
+    type Key = IpAddr;
+    type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
+
+    fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &self.trusted)
+            .ok_or_else(|| SimpleKeyExtractionError::new("the client address is unknown"))
+    }
+
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        mut response: HttpResponseBuilder,
+    ) -> HttpResponse {
+        let wait = negative.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
+        tracing::warn!(retry_after = wait, "per-IP rate limit reached");
+        // IETF draft "RateLimit header fields for HTTP": limit, remaining, seconds to reset.
+        response
+            .insert_header(("RateLimit-Limit", self.burst.to_string()))
+            .insert_header(("RateLimit-Remaining", "0"))
+            .insert_header(("RateLimit-Reset", wait.to_string()))
+            .insert_header(("RateLimit-Policy", format!("{};w={}", self.burst, self.window_secs)))
+            .insert_header(("Retry-After", wait.to_string()))
+            .insert_header(("Cache-Control", "no-store"))
+            .json(ApiError::RateLimited { retry_after_secs: wait }.body())
+    }
+}
+
+pub type AuthLimiter = GovernorConfig<ClientIp, NoOpMiddleware<QuantaInstant>>;
+
+/// One limiter shared by every credential endpoint: `AUTH_RATE_LIMIT_BURST` requests, one
+/// more every `AUTH_RATE_LIMIT_REPLENISH_SECS`, per client IP.
+pub fn auth_limiter(settings: &Settings) -> AuthLimiter {
+    let key = ClientIp {
+        trusted: Arc::new(settings.trusted_proxies.clone()),
+        burst: settings.auth_rate_limit_burst,
+        window_secs: settings.auth_rate_limit_replenish_secs * u64::from(settings.auth_rate_limit_burst),
+    };
+    GovernorConfigBuilder::default()
+        .seconds_per_request(settings.auth_rate_limit_replenish_secs)
+        .burst_size(settings.auth_rate_limit_burst)
+        .key_extractor(key)
+        .finish()
+        .expect("burst and period are validated as positive by the configuration")
+}
+
+/// Browsers (forms, page navigations) get a 429 as an HTML page; the headers stay.
+pub async fn html_for_browsers<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let browser = super::pages::wants_html(req.request())
+        || req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let response = next.call(req).await?;
+    let is_json = response
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !browser || !is_json || response.status() != StatusCode::TOO_MANY_REQUESTS {
+        return Ok(response.map_into_left_body());
+    }
+    let retry_after_secs =
+        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let (req, old) = response.into_parts();
+    let mut page = super::pages::error_page(&req.get_session(), None, &ApiError::RateLimited { retry_after_secs });
+    for (name, value) in old.headers() {
+        if name.as_str().starts_with("ratelimit-") || name == "retry-after" {
+            page.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, page).map_into_right_body())
+}
