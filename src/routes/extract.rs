@@ -77,26 +77,39 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for Input<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
-            let input = |body, kind, meta: FormMeta| Input {
-                body,
-                kind,
-                csrf_token: meta.csrf_token.or_else(|| header_csrf.clone()),
-                next: meta.next,
-            };
-            match content_type.as_deref() {
-                Some("application/json") => serde_json::from_slice(&body)
-                    .map(|parsed| input(parsed, BodyKind::Json, FormMeta::default()))
-                    .map_err(|e| ApiError::invalid(json_problem(&e))),
-                Some("application/x-www-form-urlencoded") => {
-                    let malformed = |_| ApiError::invalid("the form body is malformed");
-                    let meta: FormMeta = serde_urlencoded::from_bytes(&body).map_err(malformed)?;
-                    let parsed = serde_urlencoded::from_bytes(&body).map_err(malformed)?;
-                    Ok(input(parsed, BodyKind::Form, meta))
-                }
-                None if body.is_empty() => Ok(input(T::default(), BodyKind::Empty, FormMeta::default())),
-                _ => Err(ApiError::UnsupportedMediaType),
-            }
+            parse_body(content_type.as_deref(), &body, header_csrf)
         })
+    }
+}
+
+/// Parses a whole body by its (lower-cased, parameter-free) content type. Pure, so the fuzz
+/// targets can drive it directly.
+pub fn parse_body<T: DeserializeOwned + Default>(
+    content_type: Option<&str>,
+    body: &[u8],
+    header_csrf: Option<String>,
+) -> Result<Input<T>, ApiError> {
+    if body.len() > BODY_LIMIT {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let input = |body, kind, meta: FormMeta| Input {
+        body,
+        kind,
+        csrf_token: meta.csrf_token.or_else(|| header_csrf.clone()),
+        next: meta.next,
+    };
+    match content_type {
+        Some("application/json") => serde_json::from_slice(body)
+            .map(|parsed| input(parsed, BodyKind::Json, FormMeta::default()))
+            .map_err(|e| ApiError::invalid(json_problem(&e))),
+        Some("application/x-www-form-urlencoded") => {
+            let malformed = |_| ApiError::invalid("the form body is malformed");
+            let meta: FormMeta = serde_urlencoded::from_bytes(body).map_err(malformed)?;
+            let parsed = serde_urlencoded::from_bytes(body).map_err(malformed)?;
+            Ok(input(parsed, BodyKind::Form, meta))
+        }
+        None if body.is_empty() => Ok(input(T::default(), BodyKind::Empty, FormMeta::default())),
+        _ => Err(ApiError::UnsupportedMediaType),
     }
 }
 
