@@ -225,6 +225,9 @@ fn public_url(value: Option<String>) -> Result<String, ConfigError> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(bad("PUBLIC_URL", "must start with http:// or https://"));
     }
+    if !url.is_ascii() || url.len() > 200 || url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+        return Err(bad("PUBLIC_URL", "must be an ASCII URL of at most 200 characters"));
+    }
     Ok(url.trim_end_matches('/').to_string())
 }
 

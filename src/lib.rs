@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod logging;
+pub mod mail;
 pub mod net;
 pub mod routes;
 pub mod startup;

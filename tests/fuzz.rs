@@ -127,7 +127,8 @@ fn body_parsers() {
     ];
     let form = prop_oneof![
         any::<Vec<u8>>(),
-        "((username|email|password|refresh_token|next|csrf_token|x)=[%A-Za-z0-9+=&;._~-]{0,40}&?){0,6}".prop_map(String::into_bytes),
+        "((username|email|password|refresh_token|next|csrf_token|x)=[%A-Za-z0-9+=&;._~-]{0,40}&?){0,6}"
+            .prop_map(String::into_bytes),
     ];
     let types = prop_oneof![
         Just(Some("application/json")),
@@ -159,7 +160,11 @@ fn input_rules() {
         let _ = Password::parse_new(input.clone(), &["user"]);
         let next = safe_next(Some(&input));
         assert!(next.starts_with('/') && !next.starts_with("//") && !next.contains('\\'), "{input:?} -> {next:?}");
-        let header = portcullis::net::client_ip(Some("10.0.0.1".parse().unwrap()), Some(&input), &["10.0.0.0/8".parse().unwrap()]);
+        let header = portcullis::net::client_ip(
+            Some("10.0.0.1".parse().unwrap()),
+            Some(&input),
+            &["10.0.0.0/8".parse().unwrap()],
+        );
         assert!(header.is_some());
     });
 }

@@ -1,4 +1,5 @@
 //! The authentication service: every surface (JSON, forms, OAuth, CLI) goes through here.
+pub mod account;
 pub mod admin;
 pub mod keys;
 pub mod password;

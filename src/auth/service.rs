@@ -99,6 +99,7 @@ pub struct Auth {
     pub refresh_keys: RefreshKeys,
     pub hasher: Hasher,
     pub revocations: RevocationCache,
+    pub mailer: crate::mail::Mailer,
 }
 
 #[allow(clippy::large_enum_variant)] // lives for one call, never in a collection
@@ -130,7 +131,8 @@ impl Auth {
         let keys = Arc::new(JwtKeys::from_settings(&settings)?);
         let refresh_keys = RefreshKeys::new(settings.jwt_refresh_secret.clone());
         let hasher = Hasher::new(settings.bcrypt_cost)?;
-        Ok(Self { pool, settings, keys, refresh_keys, hasher, revocations: RevocationCache::default() })
+        let mailer = crate::mail::Mailer::from_settings(&settings)?;
+        Ok(Self { pool, settings, keys, refresh_keys, hasher, revocations: RevocationCache::default(), mailer })
     }
 
     pub async fn signup(

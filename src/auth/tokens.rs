@@ -135,6 +135,11 @@ impl RefreshKeys {
         URL_SAFE_NO_PAD.encode(self.mac(b"portcullis refresh hash\0", raw))
     }
 
+    /// The keyed hash of a password-reset token (its own domain: never equal to a refresh hash).
+    pub fn hash_reset(&self, raw: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(b"portcullis reset hash\0", raw))
+    }
+
     /// The token that replaces `raw` on rotation. It is derived rather than random so that a
     /// parallel request presenting `raw` inside the grace window can be handed the same live
     /// successor although only hashes are stored: only a holder of `raw` can obtain it.

@@ -112,3 +112,14 @@ pub fn purge_ended(conn: &mut AnyConnection, before: i64) -> QueryResult<usize> 
     )
     .execute(conn)
 }
+
+/// Revokes every session of a user but one; returns the ids that were live.
+pub fn revoke_others(conn: &mut AnyConnection, user_id: &str, keep: &str, now: i64) -> QueryResult<Vec<String>> {
+    let others = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::id.ne(keep))
+        .filter(sessions::revoked_at.is_null());
+    let ids: Vec<String> = others.select(sessions::id).load(conn)?;
+    diesel::update(others).set(sessions::revoked_at.eq(now)).execute(conn)?;
+    Ok(ids)
+}

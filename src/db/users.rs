@@ -126,3 +126,11 @@ pub fn claim_login_attempt(conn: &mut AnyConnection, id: &str, observed_failures
 pub fn reset_failed_logins(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
     diesel::update(users::table.find(id)).set(users::failed_logins.eq(0)).execute(conn)
 }
+
+pub fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set((users::password_hash.eq(hash), users::failed_logins.eq(0))).execute(conn)
+}
+
+pub fn delete(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn)
+}

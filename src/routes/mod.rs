@@ -1,4 +1,5 @@
 //! Thin handlers grouped by surface, and the route table.
+pub mod account;
 pub mod admin;
 pub mod admin_pages;
 pub mod assets;
@@ -37,6 +38,19 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
         .route("/login", web::get().to(pages::login_form))
         .route("/signup", web::get().to(pages::signup_form))
         .service(web::resource("/dashboard").wrap(page()).route(web::get().to(pages::dashboard)))
+        .service(web::resource("/account").wrap(page()).route(web::get().to(account::account_page)))
+        .service(
+            web::resource("/account/delete")
+                .wrap(page())
+                .route(web::get().to(account::delete_page))
+                .route(web::post().to(account::delete_from_page)),
+        )
+        .route("/forgot", web::get().to(account::forgot_page))
+        .route("/reset", web::get().to(account::reset_page))
+        .service(web::resource("/auth/password/forgot").wrap(limited()).route(web::post().to(account::forgot)))
+        .service(web::resource("/auth/password/reset").wrap(limited()).route(web::post().to(account::reset)))
+        .service(web::resource("/auth/password").wrap(access()).route(web::post().to(account::change_password)))
+        .service(web::resource("/auth/account").wrap(access()).route(web::delete().to(account::delete_account)))
         .service(web::resource("/auth/signup").wrap(limited()).route(web::post().to(auth::signup)))
         .service(web::resource("/auth/login").wrap(limited()).route(web::post().to(auth::login)))
         .service(web::resource("/auth/refresh").wrap(limited()).route(web::post().to(auth::refresh)))

@@ -44,6 +44,7 @@ dual! {
             Db::Postgres => std::env::temp_dir().join(format!("portcullis-shots-{}", app.address.replace([':', '/'], "_"))),
         };
         let base_url = app.address.clone();
+        let outbox = app.auth.settings.mail_outbox_dir.clone();
         let output = actix_web::rt::task::spawn_blocking(move || {
             Command::new("node")
                 .arg("flows.mjs")
@@ -53,6 +54,7 @@ dual! {
                 .env("SCREENSHOT_DIR", screenshots)
                 .env("ADMIN_USERNAME", "e2e-admin")
                 .env("ADMIN_PASSWORD", PASSWORD)
+                .env("MAIL_OUTBOX_DIR", outbox)
                 .output()
                 .expect("node runs")
         })

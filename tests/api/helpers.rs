@@ -135,6 +135,8 @@ pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     vars.insert("DATABASE_URL".into(), database_url.into());
+    let outbox = std::env::temp_dir().join(format!("portcullis-outbox-{}", portcullis::ids::new_id()));
+    vars.insert("MAIL_OUTBOX_DIR".into(), outbox.display().to_string());
     for (k, v) in overrides {
         vars.insert(k.to_string(), v.to_string());
     }
@@ -330,4 +332,35 @@ impl TestApp {
         .expect("admin created");
         self.session(username).await
     }
+}
+
+impl TestApp {
+    /// Waits (up to 5 s) for a message to `to` in the outbox and returns its raw text.
+    pub async fn wait_for_mail(&self, to: &str) -> String {
+        let dir = self.auth.settings.mail_outbox_dir.clone();
+        for _ in 0..100 {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    if text.contains(&format!("To: {to}")) {
+                        let _ = std::fs::remove_file(entry.path());
+                        return text;
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no mail to {to} in {}", dir.display());
+    }
+
+    /// How many messages sit in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        std::fs::read_dir(&self.auth.settings.mail_outbox_dir).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+/// The reset token of a reset mail's link.
+pub fn reset_token(mail: &str) -> String {
+    let start = mail.find("/reset?token=").expect("mail has a reset link") + "/reset?token=".len();
+    mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }

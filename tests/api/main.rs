@@ -3,6 +3,7 @@ mod helpers;
 
 mod abuse;
 mod access_tokens;
+mod account;
 mod admin;
 mod browser;
 mod browser_http;

@@ -4,7 +4,7 @@
 //
 // Each scenario makes its own browser contexts and users, prints `ok - <name>` or
 // `not ok - <name>: <reason>`, and the script exits 1 if any scenario failed.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -338,6 +338,49 @@ scenario('an admin forces a user out everywhere; the user\'s next page load land
   // The user's browser is still open on the dashboard; its next page load must sign in again.
   await user.reload();
   await expectPath(user, '/login', 'the forced-out user reloading /dashboard');
+});
+
+/** Polls the server's mail outbox for a reset mail to `email`; returns the link's token. */
+async function waitForResetToken(outbox, email) {
+  for (let i = 0; i < 100; i += 1) {
+    for (const name of readdirSync(outbox, { withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name)) {
+      const text = readFileSync(join(outbox, name), 'utf8');
+      const match = text.includes(`To: ${email}`) && text.match(/\/reset\?token=([A-Za-z0-9_-]{43})/);
+      if (match) return match[1];
+    }
+    await sleep(100);
+  }
+  throw new Failure(`no reset mail to ${email} in ${outbox}`);
+}
+
+scenario('a forgotten password is reset through the mailed link', async ({ fresh }) => {
+  const outbox = process.env.MAIL_OUTBOX_DIR;
+  check(outbox, 'MAIL_OUTBOX_DIR is not set (the Rust wrapper passes the server\'s outbox)');
+  const username = uniqueName('forgot');
+  const email = `${username}@example.com`;
+  const newPassword = 'a fresh passphrase after the reset';
+  await signUpThroughForm(await (await fresh()).newPage(), username);
+
+  const page = await (await fresh()).newPage();
+  await page.goto('/login');
+  await page.locator('a[href="/forgot"]').click();
+  await expectPath(page, '/forgot', 'the "forgot your password" link');
+  await page.locator('#email').fill(email);
+  const asked = await submit(page, '/auth/password/forgot', 'form[action="/auth/password/forgot"] button[type="submit"]');
+  check(asked.status() === 303, `forgot answered ${asked.status()}`);
+  await expectPath(page, '/login', 'after asking for a reset link');
+
+  const token = await waitForResetToken(outbox, email);
+  await page.goto(`/reset?token=${token}`);
+  await page.locator('#new_password').fill(newPassword);
+  const reset = await submit(page, '/auth/password/reset', 'form[action="/auth/password/reset"] button[type="submit"]');
+  check(reset.status() === 303, `reset answered ${reset.status()}: ${await errorText(page)}`);
+  await expectPath(page, '/login', 'after choosing the new password');
+
+  await fillLogin(page, username, newPassword);
+  const login = await submitLogin(page);
+  check(login.status() === 303, `sign-in with the new password answered ${login.status()}: ${await errorText(page)}`);
+  await expectDashboardFor(page, username, 'signed in with the new password');
 });
 
 // ---------------------------------------------------------------------------------------------

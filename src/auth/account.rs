@@ -1,0 +1,152 @@
+//! Account self-service: change password, reset a forgotten one, delete the account.
+use secrecy::SecretString;
+
+use super::service::write_transaction;
+use super::{Auth, AuthError, Caller};
+use crate::audit::{self, Actor, AuditKind, Client};
+use crate::db::resets::ResetRow;
+use crate::domain::Password;
+use crate::{db, ids};
+
+/// How long a reset link stays valid.
+pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
+
+impl Auth {
+    /// Checks a user's current password (a wrong one is `InvalidCredentials`).
+    async fn check_password(&self, user_id: &str, password: &SecretString) -> Result<(), AuthError> {
+        let user = self.user(user_id).await?;
+        if self.hasher.verify(password, Some(user.password_hash)).await? {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidCredentials)
+        }
+    }
+
+    /// Changes the caller's password; every other session of theirs ends at once.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &SecretString,
+        new: Password,
+        client: Client,
+    ) -> Result<usize, AuthError> {
+        self.check_password(&caller.user_id, current).await?;
+        let hash = self.hasher.hash(new.secret()).await?;
+        let (uid, keep) = (caller.user_id.clone(), caller.session_id.clone());
+        let ended = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let now = ids::now();
+                db::users::set_password_hash(conn, &uid, &hash)?;
+                let others = db::sessions::revoke_others(conn, &uid, &keep, now)?;
+                db::tokens::revoke_for_sessions(conn, &others, now)?;
+                let detail = format!("other_sessions_ended={}", others.len());
+                audit::record(conn, AuditKind::PasswordChanged, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+                Ok::<_, AuthError>(others.len())
+            })
+        })
+        .await?;
+        self.revocations.evict_user(&caller.user_id);
+        Ok(ended)
+    }
+
+    /// Starts a reset for the account with this email, if there is one: a single-use token
+    /// (stored hashed, valid 30 minutes, superseding older ones) mailed as a link. Meant to
+    /// run detached from the request, so the answer cannot reveal whether the account exists.
+    pub async fn request_password_reset(&self, email_key: String, client: Client) -> Result<bool, AuthError> {
+        let token = crate::ids::random_b64(32);
+        let token_hash = self.refresh_keys.hash_reset(&token);
+        let user = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let Some(user) = db::users::find_by_login(conn, &email_key, true)? else { return Ok(None) };
+                let now = ids::now();
+                db::resets::supersede(conn, &user.id, now)?;
+                db::resets::insert(
+                    conn,
+                    &ResetRow {
+                        id: ids::new_id(),
+                        user_id: user.id.clone(),
+                        token_hash,
+                        created_at: now,
+                        expires_at: now + RESET_TOKEN_TTL_SECS,
+                        used_at: None,
+                    },
+                )?;
+                audit::record(conn, AuditKind::PasswordResetRequested, Some(&user.id), &Actor::Anonymous, &client, "")?;
+                Ok::<_, AuthError>(Some(user))
+            })
+        })
+        .await?;
+        let Some(user) = user else { return Ok(false) };
+        let link = format!("{}/reset?token={token}", self.settings.public_url);
+        let body = format!(
+            "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your portcullis account.\n\
+             Open this link within 30 minutes to choose a new password:\n\n{link}\n\n\
+             If you did not ask for this, ignore this message: your password stays as it is.\n",
+            user.username
+        );
+        let mailer = self.mailer.clone();
+        actix_web::rt::task::spawn_blocking(move || mailer.send(&user.email, "Reset your portcullis password", body))
+            .await
+            .map_err(|e| anyhow::anyhow!("mail task failed: {e}"))??;
+        Ok(true)
+    }
+
+    /// Sets a new password with a reset token; every session of the user ends.
+    pub async fn reset_password(&self, token: &str, new: Password, client: Client) -> Result<(), AuthError> {
+        if token.len() != 43 {
+            return Err(AuthError::InvalidResetToken);
+        }
+        let token_hash = self.refresh_keys.hash_reset(token);
+        let hash = self.hasher.hash(new.secret()).await?;
+        let user_id = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let now = ids::now();
+                let user_id = db::resets::redeem(conn, &token_hash, now)?.ok_or(AuthError::InvalidResetToken)?;
+                db::users::set_password_hash(conn, &user_id, &hash)?;
+                db::users::bump_token_version(conn, &user_id)?;
+                let sessions = db::sessions::revoke_all_for_user(conn, &user_id, now)?;
+                db::tokens::revoke_for_sessions(conn, &sessions, now)?;
+                let detail = format!("sessions_ended={}", sessions.len());
+                audit::record(
+                    conn,
+                    AuditKind::PasswordReset,
+                    Some(&user_id),
+                    &Actor::user(&user_id),
+                    &client,
+                    &detail,
+                )?;
+                Ok::<_, AuthError>(user_id)
+            })
+        })
+        .await?;
+        self.revocations.evict_user(&user_id);
+        Ok(())
+    }
+
+    /// Deletes the caller's account with its sessions and tokens; audit events stay.
+    pub async fn delete_account(
+        &self,
+        caller: &Caller,
+        password: &SecretString,
+        client: Client,
+    ) -> Result<(), AuthError> {
+        self.check_password(&caller.user_id, password).await?;
+        let uid = caller.user_id.clone();
+        db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
+                if user.role == "admin" && db::users::count_admins(conn)? <= 1 {
+                    return Err(AuthError::LastAdmin);
+                }
+                let detail = format!("username={}", user.username);
+                audit::record(conn, AuditKind::AccountDeleted, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+                // Sessions, refresh tokens and reset tokens go with the user (ON DELETE CASCADE).
+                db::users::delete(conn, &uid)?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.revocations.evict_user(&caller.user_id);
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! Account self-service: `/auth/password*`, `/auth/account`, and the `/account`, `/forgot`,
+//! `/reset` pages.
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse, ResponseError};
+use askama::Template;
+use serde::Deserialize;
+
+use super::extract::{BodyKind, Input};
+use super::pages::{self, render, Layout};
+use super::redirect::see_other;
+use super::validate::{vouched, Checker};
+use super::{cookies, csrf};
+use crate::audit::Client;
+use crate::auth::{Auth, Caller};
+use crate::error::ApiError;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    error: Option<String>,
+    username: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_delete.html")]
+struct DeletePage {
+    layout: Layout,
+    error: Option<String>,
+    username: String,
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    layout: Layout,
+    error: Option<String>,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    layout: Layout,
+    error: Option<String>,
+    token: String,
+}
+
+pub async fn account_page(session: Session, caller: web::ReqData<Caller>) -> HttpResponse {
+    let page =
+        AccountPage { layout: Layout::new(&session, Some(&caller)), error: None, username: caller.username.clone() };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangePasswordBody {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// `POST /auth/password`: the current password is required; other sessions end.
+pub async fn change_password(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    input: Input<ChangePasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let Input { body, kind, .. } = input;
+    let outcome = async {
+        let mut check = Checker::default();
+        let current = check.current_password("current_password", body.current_password);
+        let new = check.new_password("new_password", body.new_password, &[&caller.username]);
+        check.finish()?;
+        Ok::<_, ApiError>(auth.change_password(&caller, &vouched(current)?, vouched(new)?, client).await?)
+    }
+    .await;
+    match (kind, outcome) {
+        (BodyKind::Form, Ok(ended)) => {
+            pages::flash(&session, &format!("Your password has been changed; {ended} other session(s) ended."));
+            Ok(see_other("/account").finish())
+        }
+        (BodyKind::Form, Err(e)) => {
+            let page = AccountPage {
+                layout: Layout::new(&session, Some(&caller)),
+                error: Some(e.message()),
+                username: caller.username.clone(),
+            };
+            Ok(render(e.status_code(), &page))
+        }
+        (_, Ok(_)) => Ok(HttpResponse::NoContent().finish()),
+        (_, Err(e)) => Err(e),
+    }
+}
+
+pub async fn forgot_page(session: Session) -> HttpResponse {
+    render(StatusCode::OK, &ForgotPage { layout: Layout::new(&session, None), error: None, email: String::new() })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ForgotBody {
+    email: Option<String>,
+}
+
+/// `POST /auth/password/forgot`: the same answer, at once, whether or not the account exists;
+/// the lookup and the mail happen after the response.
+pub async fn forgot(
+    auth: web::Data<Auth>,
+    session: Session,
+    client: Client,
+    input: Input<ForgotBody>,
+) -> Result<HttpResponse, ApiError> {
+    let Input { body, kind, csrf_token, .. } = input;
+    let typed = body.email.clone().unwrap_or_default();
+    let outcome = async {
+        if kind == BodyKind::Form {
+            csrf::verify(&session, csrf_token.as_deref())?;
+        }
+        let mut check = Checker::default();
+        let email = check.email(body.email);
+        check.finish()?;
+        vouched(email)
+    }
+    .await;
+    let email = match (kind, outcome) {
+        (_, Ok(email)) => email,
+        (BodyKind::Form, Err(e)) => {
+            let page = ForgotPage { layout: Layout::new(&session, None), error: Some(e.message()), email: typed };
+            return Ok(render(e.status_code(), &page));
+        }
+        (_, Err(e)) => return Err(e),
+    };
+    let auth = auth.into_inner();
+    let key = email.key().to_string();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = auth.request_password_reset(key, client).await {
+            tracing::error!(error = ?anyhow::Error::from(e), "password reset request failed");
+        }
+    });
+    let message = "If an account uses that address, a reset link is on its way. It is valid for 30 minutes.";
+    if kind == BodyKind::Form {
+        pages::flash(&session, message);
+        return Ok(see_other("/login").finish());
+    }
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "status": "accepted", "message": message })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResetQuery {
+    token: Option<String>,
+}
+
+pub async fn reset_page(session: Session, query: web::Query<ResetQuery>) -> HttpResponse {
+    let token = query.into_inner().token.filter(|t| t.len() <= 64).unwrap_or_default();
+    render(StatusCode::OK, &ResetPage { layout: Layout::new(&session, None), error: None, token })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResetBody {
+    token: Option<String>,
+    new_password: Option<String>,
+}
+
+/// `POST /auth/password/reset`: a single-use token sets a new password and ends every session.
+pub async fn reset(
+    auth: web::Data<Auth>,
+    session: Session,
+    client: Client,
+    input: Input<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let Input { body, kind, csrf_token, .. } = input;
+    let typed_token = body.token.clone().unwrap_or_default();
+    let outcome = async {
+        if kind == BodyKind::Form {
+            csrf::verify(&session, csrf_token.as_deref())?;
+        }
+        let mut check = Checker::default();
+        let token = check.required("token", body.token);
+        let new = check.new_password("new_password", body.new_password, &[]);
+        check.finish()?;
+        auth.reset_password(&vouched(token)?, vouched(new)?, client).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match (kind, outcome) {
+        (BodyKind::Form, Ok(())) => {
+            pages::flash(&session, "Your password has been reset. Sign in with the new one.");
+            let mut response = see_other("/login");
+            cookies::clear(&mut response, &auth.settings);
+            Ok(response.finish())
+        }
+        (BodyKind::Form, Err(e)) => {
+            let page = ResetPage { layout: Layout::new(&session, None), error: Some(e.message()), token: typed_token };
+            Ok(render(e.status_code(), &page))
+        }
+        (_, Ok(())) => Ok(HttpResponse::NoContent().finish()),
+        (_, Err(e)) => Err(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteBody {
+    password: Option<String>,
+}
+
+/// `DELETE /auth/account`: with the password; the user, sessions and tokens go together.
+pub async fn delete_account(
+    auth: web::Data<Auth>,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    input: Input<DeleteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut check = Checker::default();
+    let password = check.current_password("password", input.body.password);
+    check.finish()?;
+    auth.delete_account(&caller, &vouched(password)?, client).await?;
+    let mut response = HttpResponse::NoContent();
+    cookies::clear(&mut response, &auth.settings);
+    Ok(response.finish())
+}
+
+/// The confirmation step of account deletion on the page.
+pub async fn delete_page(session: Session, caller: web::ReqData<Caller>) -> HttpResponse {
+    let page =
+        DeletePage { layout: Layout::new(&session, Some(&caller)), error: None, username: caller.username.clone() };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn delete_from_page(
+    auth: web::Data<Auth>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    client: Client,
+    input: Input<DeleteBody>,
+) -> HttpResponse {
+    let mut check = Checker::default();
+    let password = check.current_password("password", input.body.password);
+    let outcome = match check.finish().and_then(|()| vouched(password)) {
+        Ok(password) => auth.delete_account(&caller, &password, client).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => {
+            session.clear();
+            session.renew();
+            pages::flash(&session, "Your account has been deleted.");
+            let mut response = see_other("/login");
+            cookies::clear(&mut response, &auth.settings);
+            response.finish()
+        }
+        Err(e) => {
+            let page = DeletePage {
+                layout: Layout::new(&session, Some(&caller)),
+                error: Some(e.message()),
+                username: caller.username.clone(),
+            };
+            render(e.status_code(), &page)
+        }
+    }
+}
