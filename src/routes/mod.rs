@@ -11,6 +11,8 @@ pub mod extract;
 pub mod guard;
 pub mod health;
 pub mod limits;
+pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod redirect;
 pub mod validate;
@@ -33,6 +35,7 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
     let page = || from_fn(guard::require_page_access);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/.well-known/jwks.json", web::get().to(health::jwks))
+        .route("/openapi.json", web::get().to(openapi::openapi))
         .route("/static/{name}", web::get().to(assets::serve))
         .route("/", web::get().to(pages::home))
         .route("/login", web::get().to(pages::login_form))
@@ -47,6 +50,7 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
         )
         .route("/forgot", web::get().to(account::forgot_page))
         .route("/reset", web::get().to(account::reset_page))
+        .service(web::resource("/oauth/token").wrap(limited()).route(web::post().to(oauth::token)))
         .service(web::resource("/auth/password/forgot").wrap(limited()).route(web::post().to(account::forgot)))
         .service(web::resource("/auth/password/reset").wrap(limited()).route(web::post().to(account::reset)))
         .service(web::resource("/auth/password").wrap(access()).route(web::post().to(account::change_password)))

@@ -10,6 +10,7 @@ mod browser_http;
 mod cli;
 mod config;
 mod input;
+mod protocols;
 mod refresh;
 mod sessions;
 mod signup_login;

@@ -1,0 +1,107 @@
+//! `POST /oauth/token` (RFC 6749 §4.3, §6): the password and refresh-token grants for native
+//! apps and other OAuth clients. Public clients only: no client authentication.
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{BodyKind, Input};
+use crate::audit::Client;
+use crate::auth::{Auth, AuthError, Issued};
+use crate::domain::LoginName;
+use crate::error::ApiError;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenRequest {
+    grant_type: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: String,
+}
+
+/// RFC 6749 §5.2 error codes.
+enum OAuthError {
+    InvalidRequest(&'static str),
+    InvalidGrant(&'static str),
+    UnsupportedGrantType,
+    /// Anything that is not the grant's fault (rate limits, outages) keeps the contract's answer.
+    Api(ApiError),
+}
+
+impl From<AuthError> for OAuthError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => OAuthError::InvalidGrant("invalid username or password"),
+            AuthError::InvalidRefreshToken => {
+                OAuthError::InvalidGrant("the refresh token is invalid, revoked or expired")
+            }
+            AuthError::RefreshTokenReused => {
+                OAuthError::InvalidGrant("the refresh token was already used; the session has been revoked")
+            }
+            other => OAuthError::Api(other.into()),
+        }
+    }
+}
+
+impl OAuthError {
+    fn respond(self) -> HttpResponse {
+        let (code, description) = match self {
+            OAuthError::InvalidRequest(d) => ("invalid_request", d),
+            OAuthError::InvalidGrant(d) => ("invalid_grant", d),
+            OAuthError::UnsupportedGrantType => {
+                ("unsupported_grant_type", "grant_type must be password or refresh_token")
+            }
+            OAuthError::Api(e) => return actix_web::ResponseError::error_response(&e),
+        };
+        HttpResponse::BadRequest()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(serde_json::json!({ "error": code, "error_description": description }))
+    }
+}
+
+/// Body problems (413, 415, malformed) answer through `Input` with the contract's codes, whose
+/// `{"error": "invalid_request", "error_description"}` shape is RFC 6749's too.
+pub async fn token(auth: web::Data<Auth>, client: Client, input: Input<TokenRequest>) -> HttpResponse {
+    match grant(&auth, client, input).await {
+        Ok(issued) => HttpResponse::Ok().insert_header((header::PRAGMA, "no-cache")).json(TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token,
+        }),
+        Err(e) => e.respond(),
+    }
+}
+
+async fn grant(auth: &Auth, client: Client, input: Input<TokenRequest>) -> Result<Issued, OAuthError> {
+    if input.kind != BodyKind::Form {
+        return Err(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded"));
+    }
+    let request = input.body;
+    match request.grant_type.as_deref() {
+        Some("password") => {
+            let (Some(username), Some(password)) = (request.username, request.password) else {
+                return Err(OAuthError::InvalidRequest("username and password are required"));
+            };
+            let login = LoginName::parse(&username).map_err(|_| OAuthError::InvalidRequest("username is invalid"))?;
+            if password.is_empty() || password.len() > crate::domain::PASSWORD_MAX_BYTES {
+                return Err(OAuthError::InvalidRequest("password is missing or too long"));
+            }
+            Ok(auth.login(login, &secrecy::SecretString::from(password), client).await?)
+        }
+        Some("refresh_token") => {
+            let token = request.refresh_token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
+            Ok(auth.refresh(&token, client).await?)
+        }
+        Some(_) => Err(OAuthError::UnsupportedGrantType),
+        None => Err(OAuthError::InvalidRequest("grant_type is required")),
+    }
+}

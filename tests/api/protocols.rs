@@ -1,0 +1,128 @@
+//! The OAuth 2.0 token endpoint, the JWK Set with asymmetric keys, and the OpenAPI document.
+use serde_json::{json, Value};
+
+use crate::dual;
+use crate::helpers::*;
+
+async fn token(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    app.api.post(app.url("/oauth/token")).form(form).send().await.unwrap()
+}
+
+async fn oauth_error(response: reqwest::Response, code: &str) {
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+}
+
+dual! {
+    async fn the_token_endpoint_grants_by_password_and_by_refresh_token(db: Db) {
+        let Some(app) = spawn_app_with(db, &[("REFRESH_REUSE_GRACE", "1")]).await else { return };
+        app.signup(&app.api, "alice").await;
+        let response = token(&app, &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert!(response.headers().get("set-cookie").is_none());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 900);
+        assert_eq!(app.get_bearer("/api/me", body["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+        let first = body["refresh_token"].as_str().unwrap().to_string();
+        let rotated: Value = token(&app, &[("grant_type", "refresh_token"), ("refresh_token", &first)]).await.json().await.unwrap();
+        assert_ne!(rotated["refresh_token"], first.as_str());
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        oauth_error(token(&app, &[("grant_type", "refresh_token"), ("refresh_token", &first)]).await, "invalid_grant").await;
+    }
+
+    async fn the_token_endpoint_answers_errors_as_rfc_6749_says(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        oauth_error(token(&app, &[("grant_type", "password"), ("username", "alice"), ("password", "wrong password")]).await, "invalid_grant").await;
+        oauth_error(token(&app, &[("grant_type", "password"), ("username", "nobody"), ("password", "wrong password")]).await, "invalid_grant").await;
+        oauth_error(token(&app, &[("grant_type", "client_credentials")]).await, "unsupported_grant_type").await;
+        oauth_error(token(&app, &[("username", "alice")]).await, "invalid_request").await;
+        oauth_error(token(&app, &[("grant_type", "password"), ("username", "alice")]).await, "invalid_request").await;
+        oauth_error(token(&app, &[("grant_type", "refresh_token")]).await, "invalid_request").await;
+        oauth_error(token(&app, &[("grant_type", "refresh_token"), ("refresh_token", "garbage")]).await, "invalid_grant").await;
+        let json_body = app.post_json(&app.api, "/oauth/token", json!({"grant_type": "password"})).await;
+        oauth_error(json_body, "invalid_request").await;
+    }
+}
+
+#[actix_web::test]
+async fn hs256_publishes_an_empty_key_set() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let jwks: Value = app.api.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks, json!({"keys": []}));
+}
+
+async fn asymmetric_round_trip(algorithm: &str, kty: &str) {
+    let keys_dir = std::env::temp_dir().join(format!("portcullis-keys-{}", portcullis::ids::new_id()));
+    let dir = keys_dir.display().to_string();
+    let app = spawn_app_with(Db::Sqlite, &[("JWT_ALGORITHM", algorithm), ("JWT_KEYS_DIR", &dir)]).await.unwrap();
+    let body = app.signup(&app.api, "alice").await;
+    let access = body["access_token"].as_str().unwrap();
+    let jwks: Value = app.api.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], kty);
+    assert_eq!(keys[0]["alg"], algorithm);
+    let (header, _) = jwt_parts(access);
+    assert_eq!(header["alg"], algorithm);
+    assert_eq!(header["kid"], keys[0]["kid"]);
+    // A third party verifies the token with nothing but the published key.
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys[0].clone()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let alg: jsonwebtoken::Algorithm = algorithm.parse().unwrap();
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_audience(&["portcullis"]);
+    let verified = jsonwebtoken::decode::<Value>(access, &key, &validation).unwrap();
+    assert_eq!(verified.claims["name"], "alice");
+    assert_eq!(app.get_bearer("/api/me", access).await.status(), StatusCode::OK);
+    // The key survives a restart: a second instance on the same directory signs with it.
+    let second =
+        spawn_on(app.database_url.clone(), DbGuard::Shared, &[("JWT_ALGORITHM", algorithm), ("JWT_KEYS_DIR", &dir)])
+            .await;
+    let again: Value = second.api.get(second.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["keys"][0]["kid"], keys[0]["kid"]);
+    assert_eq!(second.get_bearer("/api/me", access).await.status(), StatusCode::OK);
+    // An HS256 token signed with the (public) key material is refused: the algorithm is pinned.
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header {
+            typ: Some("at+jwt".into()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        },
+        &jwt_parts(access).1,
+        &jsonwebtoken::EncodingKey::from_secret(keys[0]["x"].as_str().unwrap().as_bytes()),
+    )
+    .unwrap();
+    assert_error(app.get_bearer("/api/me", &forged).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let _ = std::fs::remove_dir_all(keys_dir);
+}
+
+#[actix_web::test]
+async fn eddsa_tokens_verify_with_the_published_jwk() {
+    asymmetric_round_trip("EdDSA", "OKP").await;
+}
+
+#[actix_web::test]
+async fn es256_tokens_verify_with_the_published_jwk() {
+    asymmetric_round_trip("ES256", "EC").await;
+}
+
+#[actix_web::test]
+async fn the_openapi_document_lists_every_json_endpoint() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let doc: Value = app.api.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented = portcullis::routes::openapi::documented();
+    for (method, path) in portcullis::routes::ADMIN_API_ROUTES {
+        assert!(documented.contains(&(*method, *path)), "{method} {path} is not documented");
+    }
+    for (method, path) in documented {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    for path in ["/auth/signup", "/auth/login", "/auth/refresh", "/auth/logout", "/oauth/token", "/api/me"] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+}
