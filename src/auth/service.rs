@@ -157,24 +157,7 @@ impl Auth {
         let (user, session) = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = ids::now();
-                let id = ids::new_id();
-                let new_user = NewUser {
-                    id: &id,
-                    username: username.as_str(),
-                    username_key: username.key(),
-                    email: email.as_str(),
-                    email_key: email.key(),
-                    password_hash: &hash,
-                    role,
-                    token_version: 0,
-                    created_at: now,
-                };
-                db::users::insert(conn, &new_user).map_err(|e| match e {
-                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                        AuthError::Conflict { username: true, email: true }
-                    }
-                    other => other.into(),
-                })?;
+                let id = insert_account(conn, &username, &email, &hash, role, now)?;
                 audit::record(conn, AuditKind::Signup, Some(&id), &Actor::user(&id), &client, "")?;
                 let session = open_session(conn, &settings, &id, &client, &token_hash, now)?;
                 let user = db::users::find(conn, &id)?.ok_or(AuthError::NotFound)?;
@@ -196,25 +179,7 @@ impl Auth {
         let hash = self.hasher.hash(password.secret()).await?;
         db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
-                let (username_taken, email_taken) = db::users::taken(conn, username.key(), email.key())?;
-                if username_taken || email_taken {
-                    return Err(AuthError::Conflict { username: username_taken, email: email_taken });
-                }
-                let id = ids::new_id();
-                db::users::insert(
-                    conn,
-                    &NewUser {
-                        id: &id,
-                        username: username.as_str(),
-                        username_key: username.key(),
-                        email: email.as_str(),
-                        email_key: email.key(),
-                        password_hash: &hash,
-                        role,
-                        token_version: 0,
-                        created_at: ids::now(),
-                    },
-                )?;
+                let id = insert_account(conn, &username, &email, &hash, role, ids::now())?;
                 audit::record(
                     conn,
                     AuditKind::UserCreated,
@@ -468,6 +433,41 @@ impl Auth {
             user,
         })
     }
+}
+
+/// Inserts a user inside a write transaction: a taken username or email (checked here, and by
+/// the unique indexes should two sign-ups race) is a `Conflict`. Returns the new id.
+fn insert_account(
+    conn: &mut AnyConnection,
+    username: &Username,
+    email: &Email,
+    password_hash: &str,
+    role: &str,
+    now: i64,
+) -> Result<String, AuthError> {
+    let (username_taken, email_taken) = db::users::taken(conn, username.key(), email.key())?;
+    if username_taken || email_taken {
+        return Err(AuthError::Conflict { username: username_taken, email: email_taken });
+    }
+    let id = ids::new_id();
+    let new_user = NewUser {
+        id: &id,
+        username: username.as_str(),
+        username_key: username.key(),
+        email: email.as_str(),
+        email_key: email.key(),
+        password_hash,
+        role,
+        token_version: 0,
+        created_at: now,
+    };
+    db::users::insert(conn, &new_user).map_err(|e| match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            AuthError::Conflict { username: true, email: true }
+        }
+        other => other.into(),
+    })?;
+    Ok(id)
 }
 
 /// Inserts a new session and its first refresh token.

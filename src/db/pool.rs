@@ -8,8 +8,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::AnyConnection;
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// One portable migration set: the schema uses only types and statements both backends share.
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 pub type Pool = diesel::r2d2::Pool<AnyManager>;
 
@@ -101,8 +101,8 @@ pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::Po
 /// Applies pending migrations of the pool's backend; returns how many ran.
 pub fn run_migrations(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     let applied = match conn {
-        AnyConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
-        AnyConnection::Sqlite(lite) => lite.run_pending_migrations(SQLITE_MIGRATIONS),
+        AnyConnection::Postgresql(pg) => pg.run_pending_migrations(MIGRATIONS),
+        AnyConnection::Sqlite(lite) => lite.run_pending_migrations(MIGRATIONS),
     }
     .map_err(|e| anyhow::anyhow!("failed to apply migrations: {e}"))?;
     Ok(applied.len())

@@ -31,6 +31,7 @@ struct UserPage {
     layout: Layout,
     user: User,
     sessions: Vec<SessionView>,
+    revoke_prefix: &'static str,
 }
 
 #[derive(Template)]
@@ -98,6 +99,7 @@ pub async fn user(
                 layout: Layout::new(&session, Some(&caller)),
                 user: user.into(),
                 sessions: sessions.into_iter().map(|s| SessionView::new(s, "")).collect(),
+                revoke_prefix: "/admin/sessions",
             };
             render(StatusCode::OK, &view)
         }

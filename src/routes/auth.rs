@@ -26,6 +26,15 @@ fn signed_in_redirect(session: &Session, auth: &Auth, issued: &Issued, next: Opt
     response.finish()
 }
 
+/// After a JSON sign-in: the same session hygiene, both cookies, and the `TokenResponse`.
+fn signed_in_json(session: &Session, auth: &Auth, issued: Issued, status: StatusCode) -> HttpResponse {
+    session.renew();
+    csrf::rotate(session);
+    let mut response = HttpResponse::build(status);
+    cookies::set_both(&mut response, &auth.settings, &issued);
+    response.json(TokenResponse::new(issued, false))
+}
+
 /// Form endpoints are CSRF-protected too (login CSRF); JSON bodies are not cookie-borne.
 fn verify_form_csrf(session: &Session, input_kind: BodyKind, presented: Option<&str>) -> Result<(), ApiError> {
     if input_kind == BodyKind::Form {
@@ -75,13 +84,7 @@ pub async fn signup(
             };
             Ok(pages::render(e.status_code(), &page))
         }
-        (_, Ok(issued)) => {
-            session.renew();
-            csrf::rotate(&session);
-            let mut response = HttpResponse::Created();
-            cookies::set_both(&mut response, &auth.settings, &issued);
-            Ok(response.json(TokenResponse::new(issued, false)))
-        }
+        (_, Ok(issued)) => Ok(signed_in_json(&session, &auth, issued, StatusCode::CREATED)),
         (_, Err(e)) => Err(e),
     }
 }
@@ -120,13 +123,7 @@ pub async fn login(
             };
             Ok(pages::render(e.status_code(), &page))
         }
-        (_, Ok(issued)) => {
-            session.renew();
-            csrf::rotate(&session);
-            let mut response = HttpResponse::Ok();
-            cookies::set_both(&mut response, &auth.settings, &issued);
-            Ok(response.json(TokenResponse::new(issued, false)))
-        }
+        (_, Ok(issued)) => Ok(signed_in_json(&session, &auth, issued, StatusCode::OK)),
         (_, Err(e)) => Err(e),
     }
 }

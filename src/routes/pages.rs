@@ -76,6 +76,7 @@ struct DashboardPage {
     layout: Layout,
     user: User,
     sessions: Vec<SessionView>,
+    revoke_prefix: &'static str,
 }
 
 #[derive(Template)]
@@ -128,6 +129,7 @@ pub async fn dashboard(
         layout: Layout::new(&session, Some(&caller)),
         user: user.into(),
         sessions: sessions.into_iter().map(|s| SessionView::new(s, &caller.session_id)).collect(),
+        revoke_prefix: "/auth/sessions",
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -1,4 +1,0 @@
-DROP TABLE audit_events;
-DROP TABLE refresh_tokens;
-DROP TABLE sessions;
-DROP TABLE users;
