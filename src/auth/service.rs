@@ -82,6 +82,8 @@ pub struct Caller {
     pub session_id: String,
     pub role: String,
     pub username: String,
+    pub email: String,
+    pub created_at: i64,
 }
 
 impl Caller {
@@ -393,16 +395,22 @@ impl Auth {
             }
         };
         let now = ids::now();
-        let holds = state.is_some_and(|s| {
-            s.revoked_at.is_none()
-                && s.absolute_expires_at > now
-                && s.token_version == claims.ver
-                && s.role == claims.role
-        });
-        if !holds {
-            return Err(AuthError::Token(TokenError::Invalid));
-        }
-        Ok(Caller { user_id: claims.sub, session_id: claims.sid, role: claims.role, username: claims.name })
+        let state = state
+            .filter(|s| {
+                s.revoked_at.is_none()
+                    && s.absolute_expires_at > now
+                    && s.token_version == claims.ver
+                    && s.role == claims.role
+            })
+            .ok_or(AuthError::Token(TokenError::Invalid))?;
+        Ok(Caller {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            role: state.role,
+            username: state.username,
+            email: state.email,
+            created_at: state.created_at,
+        })
     }
 
     fn sign_access(&self, user: &UserRow, session_id: &str) -> Result<String, AuthError> {

@@ -321,7 +321,14 @@ pub async fn revoke_session(
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }
 
-pub async fn me(auth: web::Data<Auth>, caller: web::ReqData<Caller>) -> Result<HttpResponse, ApiError> {
-    let user = auth.user(&caller.user_id).await?;
-    Ok(HttpResponse::Ok().json(super::bodies::User::from(user)))
+/// `GET /api/me`: answered from the verified caller (the revocation check loaded the profile).
+pub async fn me(caller: web::ReqData<Caller>) -> HttpResponse {
+    let caller = caller.into_inner();
+    HttpResponse::Ok().json(super::bodies::User {
+        id: caller.user_id,
+        username: caller.username,
+        email: caller.email,
+        role: caller.role,
+        created_at: crate::ids::rfc3339(caller.created_at),
+    })
 }
