@@ -203,23 +203,13 @@ impl Auth {
         client: Client,
     ) -> Result<Issued, AuthError> {
         let key = login.key.clone();
-        let throttle_client = client.clone();
         // Find the account and, unless it must wait, count this attempt against it before the
         // password is checked (see `throttle`).
         let user = db::run(&self.pool, move |conn| {
             let Some(user) = db::users::find_by_login(conn, &key, login.is_email)? else { return Ok(None) };
             let now = ids::now();
             if let Some(wait) = super::throttle::wait_secs(user.failed_logins, user.last_failed_login_at, now) {
-                let detail =
-                    format!("account throttled after {} failed sign-ins; retry in {wait} s", user.failed_logins);
-                audit::record(
-                    conn,
-                    AuditKind::RateLimited,
-                    Some(&user.id),
-                    &Actor::Anonymous,
-                    &throttle_client,
-                    &detail,
-                )?;
+                // Refused without a write: the step itself was audited when it began.
                 return Err(AuthError::RateLimited(wait));
             }
             if !db::users::claim_login_attempt(conn, &user.id, user.failed_logins, now)? {
@@ -255,13 +245,21 @@ impl Auth {
         self.issue(user, session, refresh)
     }
 
+    /// Audits a failed sign-in and, when it starts a throttle step, the step: one event per
+    /// step rather than one per refused attempt, so an attack cannot flood the audit log.
     async fn record_failed_login(&self, failure: Option<(String, i32)>, client: Client) -> Result<(), AuthError> {
         db::run(&self.pool, move |conn| {
-            let (user_id, detail) = match &failure {
-                Some((id, count)) => (Some(id.as_str()), format!("wrong password (failure {count} in a row)")),
-                None => (None, "unknown user".to_string()),
+            let Some((user_id, count)) = &failure else {
+                audit::record(conn, AuditKind::LoginFailed, None, &Actor::Anonymous, &client, "unknown user")?;
+                return Ok(());
             };
-            audit::record(conn, AuditKind::LoginFailed, user_id, &Actor::Anonymous, &client, &detail)?;
+            let detail = format!("wrong password (failure {count} in a row)");
+            audit::record(conn, AuditKind::LoginFailed, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+            let delay = super::throttle::delay_after(*count);
+            if delay > 0 {
+                let detail = format!("account throttled: {count} failures in a row, next attempt in {delay} s");
+                audit::record(conn, AuditKind::RateLimited, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+            }
             Ok(())
         })
         .await

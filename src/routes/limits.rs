@@ -43,7 +43,7 @@ impl KeyExtractor for ClientIp {
         mut response: HttpResponseBuilder,
     ) -> HttpResponse {
         let wait = negative.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
-        tracing::warn!(retry_after = wait, "per-IP rate limit reached");
+        tracing::debug!(retry_after = wait, "per-IP rate limit reached");
         // IETF draft "RateLimit header fields for HTTP": limit, remaining, seconds to reset.
         response
             .insert_header(("RateLimit-Limit", self.burst.to_string()))

@@ -117,12 +117,15 @@ dual! {
 
     async fn parallel_guesses_cannot_share_the_free_attempts(db: Db) {
         let Some(app) = spawn_app(db).await else { return };
-        app.signup(&app.api, "alice").await;
+        let signup = app.signup(&app.api, "alice").await;
         let guesses = (0..30).map(|_| login_from(&app, None, "alice"));
         let statuses: Vec<StatusCode> = futures::future::join_all(guesses).await.iter().map(|r| r.status()).collect();
         let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
         assert!(checked <= 5, "{checked} passwords were checked: {statuses:?}");
         assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+        // Refused attempts write nothing: the audit log holds the failures and the throttle step.
+        let kinds = app.audit_kinds(signup["user"]["id"].as_str().unwrap()).await;
+        assert!(kinds.len() <= checked + 2, "{kinds:?}");
     }
 
     async fn common_passwords_are_refused(db: Db) {
