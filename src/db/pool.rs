@@ -20,11 +20,18 @@ pub enum Backend {
 }
 
 /// A validated `DATABASE_URL`: which backend, and what to hand its driver.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DatabaseUrl {
     pub backend: Backend,
     /// For SQLite a file path (or a shared in-memory URI); for PostgreSQL the URL itself.
     target: String,
+}
+
+/// A PostgreSQL URL may carry a password: debug output names the backend only.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseUrl").field("backend", &self.backend).finish_non_exhaustive()
+    }
 }
 
 impl DatabaseUrl {

@@ -74,17 +74,15 @@ pub fn auth_limiter(settings: &Settings) -> AuthLimiter {
         .expect("burst and period are validated as positive by the configuration")
 }
 
-/// Browsers (forms, page navigations) get a 429 as an HTML page; the headers stay.
+/// Browsers (navigations and form submissions, which accept HTML) get a 429 as an HTML page;
+/// the headers stay.
 pub async fn html_for_browsers<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let browser = super::pages::wants_html(req.request())
-        || req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    // Browsers ask for HTML when they navigate or submit a form; OAuth clients post forms too,
+    // but want JSON.
+    let browser = super::pages::wants_html(req.request());
     let response = next.call(req).await?;
     let is_json = response
         .headers()

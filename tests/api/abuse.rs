@@ -43,6 +43,12 @@ dual! {
         assert_error(signup, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
         let refresh = app.refresh_with_body(&"A".repeat(43)).await;
         assert_error(refresh, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+        let oauth = app.api.post(app.url("/oauth/token")).form(&[("grant_type", "password")]).send().await.unwrap();
+        assert_error(oauth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+        for path in ["/auth/password/forgot", "/auth/password/reset"] {
+            let response = app.post_json(&app.api, path, json!({})).await;
+            assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+        }
         // A browser gets a page, with the same headers.
         let page = app.browser.post(app.url("/auth/login")).header("accept", "text/html").form(&[("username", "x")]).send().await.unwrap();
         assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);

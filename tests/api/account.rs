@@ -123,7 +123,7 @@ dual! {
         assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
         assert_eq!(answers[0].0, StatusCode::ACCEPTED);
         // The work happens after the answer: both kinds answer fast.
-        assert!(times.iter().all(|t| *t < Duration::from_millis(250)), "{times:?}");
+        assert!(times.iter().all(|t| *t < Duration::from_millis(1000)), "{times:?}");
         app.wait_for_mail("alice@example.com").await;
         app.wait_for_mail("alice@example.com").await;
         tokio::time::sleep(Duration::from_millis(300)).await;

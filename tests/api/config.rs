@@ -71,7 +71,15 @@ fn every_bad_value_names_its_variable() {
 
 #[test]
 fn secrets_never_appear_in_debug_output() {
-    let s = settings(&[("JWT_SECRET", GOOD_SECRET), ("JWT_REFRESH_SECRET", OTHER_SECRET)]).unwrap();
+    let s = settings(&[
+        ("JWT_SECRET", GOOD_SECRET),
+        ("JWT_REFRESH_SECRET", OTHER_SECRET),
+        ("DATABASE_URL", "postgres://app:db-password-42@db.internal/portcullis"),
+        ("SMTP_URL", "smtps://mailer:smtp-password-42@mail.example.com"),
+    ])
+    .unwrap();
     let debug = format!("{s:?}");
-    assert!(!debug.contains(GOOD_SECRET) && !debug.contains(OTHER_SECRET));
+    for secret in [GOOD_SECRET, OTHER_SECRET, "db-password-42", "smtp-password-42"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
 }
