@@ -129,6 +129,9 @@ impl LoginName {
         if raw.len() > EMAIL_MAX {
             return Err("is too long");
         }
+        if raw.chars().any(char::is_control) {
+            return Err("has control characters");
+        }
         Ok(Self { key: raw.to_ascii_lowercase(), is_email: raw.contains('@') })
     }
 }

@@ -27,3 +27,25 @@ pub fn rfc3339(unix: i64) -> String {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
+
+/// An id taken from a URL: the shape our ids have (base64url, at most 64 characters), so
+/// nothing else ever reaches a query. A path that does not fit answers 404.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct Id(pub String);
+
+impl TryFrom<String> for Id {
+    type Error = &'static str;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if looks_like_id(&s) {
+            Ok(Id(s))
+        } else {
+            Err("not an id")
+        }
+    }
+}
+
+pub fn looks_like_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

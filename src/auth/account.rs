@@ -12,12 +12,23 @@ use crate::{db, ids};
 pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
 
 impl Auth {
-    /// Checks a user's current password (a wrong one is `InvalidCredentials`).
-    async fn check_password(&self, user_id: &str, password: &SecretString) -> Result<(), AuthError> {
-        let user = self.user(user_id).await?;
-        if self.hasher.verify(password, Some(user.password_hash)).await? {
+    /// Checks a user's current password under the same per-account throttle as sign-in, so a
+    /// stolen session cannot be used to guess it (a wrong one is `InvalidCredentials`).
+    async fn check_password(&self, user_id: &str, password: &SecretString, client: &Client) -> Result<(), AuthError> {
+        let uid = user_id.to_string();
+        let user = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
+                super::service::claim_attempt(conn, user)
+            })
+        })
+        .await?;
+        if self.hasher.verify(password, Some(user.password_hash.clone())).await? {
+            let uid = user.id.clone();
+            db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::reset_failed_logins(conn, &uid)?)).await?;
             Ok(())
         } else {
+            self.record_failed_login(Some((user.id, user.failed_logins + 1)), client.clone()).await?;
             Err(AuthError::InvalidCredentials)
         }
     }
@@ -30,7 +41,7 @@ impl Auth {
         new: Password,
         client: Client,
     ) -> Result<usize, AuthError> {
-        self.check_password(&caller.user_id, current).await?;
+        self.check_password(&caller.user_id, current, &client).await?;
         let hash = self.hasher.hash(new.secret()).await?;
         let (uid, keep) = (caller.user_id.clone(), caller.session_id.clone());
         let ended = db::run(&self.pool, move |conn| {
@@ -130,10 +141,11 @@ impl Auth {
         password: &SecretString,
         client: Client,
     ) -> Result<(), AuthError> {
-        self.check_password(&caller.user_id, password).await?;
+        self.check_password(&caller.user_id, password, &client).await?;
         let uid = caller.user_id.clone();
         db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
+                db::users::lock_admins(conn)?;
                 let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
                 if user.role == "admin" && db::users::count_admins(conn)? <= 1 {
                     return Err(AuthError::LastAdmin);

@@ -60,6 +60,8 @@ pub struct Issued {
     pub expires_in: i64,
     pub refresh_token: String,
     pub refresh_expires_at: i64,
+    /// When it was issued (the same clock reading as the expiry, so cookie lifetimes are exact).
+    pub issued_at: i64,
     pub session_id: String,
     pub user: UserRow,
 }
@@ -106,7 +108,7 @@ pub struct Auth {
 
 #[allow(clippy::large_enum_variant)] // lives for one call, never in a collection
 enum Rotation {
-    Issued { user: UserRow, session_id: String, refresh_token: String, refresh_expires_at: i64 },
+    Issued { user: UserRow, session_id: String, refresh_token: String, refresh_expires_at: i64, issued_at: i64 },
     Reused,
 }
 
@@ -202,21 +204,13 @@ impl Auth {
         password: &secrecy::SecretString,
         client: Client,
     ) -> Result<Issued, AuthError> {
-        let key = login.key.clone();
-        // Find the account and, unless it must wait, count this attempt against it before the
-        // password is checked (see `throttle`).
+        let (key, is_email) = (login.key.clone(), login.is_email);
         let user = db::run(&self.pool, move |conn| {
-            let Some(user) = db::users::find_by_login(conn, &key, login.is_email)? else { return Ok(None) };
-            let now = ids::now();
-            if let Some(wait) = super::throttle::wait_secs(user.failed_logins, user.last_failed_login_at, now) {
-                // Refused without a write: the step itself was audited when it began.
-                return Err(AuthError::RateLimited(wait));
-            }
-            if !db::users::claim_login_attempt(conn, &user.id, user.failed_logins, now)? {
-                // Another attempt on this account is in flight: this one waits its turn.
-                return Err(AuthError::RateLimited(1));
-            }
-            Ok::<_, AuthError>(Some(user))
+            write_transaction(conn, |conn| {
+                db::users::lock_for_attempt(conn, &key, is_email)?;
+                let user = db::users::find_by_login(conn, &key, is_email)?;
+                user.map(|user| claim_attempt(conn, user)).transpose()
+            })
         })
         .await?;
         // Unknown users are checked against a dummy hash: same work, same time.
@@ -247,7 +241,11 @@ impl Auth {
 
     /// Audits a failed sign-in and, when it starts a throttle step, the step: one event per
     /// step rather than one per refused attempt, so an attack cannot flood the audit log.
-    async fn record_failed_login(&self, failure: Option<(String, i32)>, client: Client) -> Result<(), AuthError> {
+    pub(super) async fn record_failed_login(
+        &self,
+        failure: Option<(String, i32)>,
+        client: Client,
+    ) -> Result<(), AuthError> {
         db::run(&self.pool, move |conn| {
             let Some((user_id, count)) = &failure else {
                 audit::record(conn, AuditKind::LoginFailed, None, &Actor::Anonymous, &client, "unknown user")?;
@@ -278,13 +276,14 @@ impl Auth {
         })
         .await?;
         match rotation {
-            Rotation::Issued { user, session_id, refresh_token, refresh_expires_at } => {
+            Rotation::Issued { user, session_id, refresh_token, refresh_expires_at, issued_at } => {
                 let access_token = self.sign_access(&user, &session_id)?;
                 Ok(Issued {
                     access_token,
                     expires_in: self.settings.jwt_expiration,
                     refresh_token,
                     refresh_expires_at,
+                    issued_at,
                     session_id,
                     user,
                 })
@@ -435,10 +434,22 @@ impl Auth {
             expires_in: self.settings.jwt_expiration,
             refresh_token,
             refresh_expires_at: session.expires_at,
+            issued_at: session.last_used_at,
             session_id: session.id,
             user,
         })
     }
+}
+
+/// Counts a password attempt against a (locked) account, unless the account must wait (see
+/// `throttle`), in which case the attempt is refused without a write or a bcrypt.
+pub fn claim_attempt(conn: &mut AnyConnection, user: UserRow) -> Result<UserRow, AuthError> {
+    let now = ids::now();
+    if let Some(wait) = super::throttle::wait_secs(user.failed_logins, user.last_failed_login_at, now) {
+        return Err(AuthError::RateLimited(wait));
+    }
+    db::users::count_attempt(conn, &user.id, now)?;
+    Ok(user)
 }
 
 /// Inserts a user inside a write transaction: a taken username or email (checked here, and by
@@ -565,6 +576,7 @@ fn rotate(
             session_id: session.id,
             refresh_token: successor,
             refresh_expires_at: expires_at,
+            issued_at: now,
         });
     }
     // Not claimable: expired, or already rotated.
@@ -589,6 +601,7 @@ fn rotate(
                         session_id: session.id,
                         refresh_token: next,
                         refresh_expires_at: row.expires_at,
+                        issued_at: now,
                     })
                 }
                 Some(used) if within_grace(settings, now, used) => current = next,

@@ -114,13 +114,24 @@ pub fn count_admins(conn: &mut AnyConnection) -> QueryResult<i64> {
     users::table.filter(users::role.eq("admin")).count().get_result(conn)
 }
 
-/// Counts a sign-in attempt against the account before the password is checked: a
-/// compare-and-set on the failure count, so parallel guesses cannot share one free slot.
-pub fn claim_login_attempt(conn: &mut AnyConnection, id: &str, observed_failures: i32, now: i64) -> QueryResult<bool> {
-    diesel::update(users::table.find(id).filter(users::failed_logins.eq(observed_failures)))
+/// Takes the row lock of the account a sign-in names (a no-op write), so that attempts on one
+/// account are counted one after another instead of racing.
+pub fn lock_for_attempt(conn: &mut AnyConnection, key: &str, is_email: bool) -> QueryResult<usize> {
+    let target = users::table.into_boxed();
+    let target =
+        if is_email { target.filter(users::email_key.eq(key)) } else { target.filter(users::username_key.eq(key)) };
+    let ids: Vec<String> = target.select(users::id).load(conn)?;
+    diesel::update(users::table.filter(users::id.eq_any(ids)))
+        .set(users::failed_logins.eq(users::failed_logins))
+        .execute(conn)
+}
+
+/// Counts a password attempt against the account before the password is checked; a success
+/// resets the count afterwards.
+pub fn count_attempt(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
         .set((users::failed_logins.eq(users::failed_logins + 1), users::last_failed_login_at.eq(now)))
         .execute(conn)
-        .map(|n| n == 1)
 }
 
 pub fn reset_failed_logins(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {

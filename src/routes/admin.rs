@@ -27,7 +27,17 @@ impl ListQuery {
     pub fn prefix(&self) -> Result<Option<String>, ApiError> {
         match &self.q {
             Some(q) if q.len() > crate::domain::EMAIL_MAX => Err(ApiError::invalid("q is too long")),
+            Some(q) if q.chars().any(char::is_control) => Err(ApiError::invalid("q has control characters")),
             q => Ok(q.clone().filter(|q| !q.is_empty())),
+        }
+    }
+
+    /// The `user_id` filter, which must look like an id.
+    pub fn user_id(&self) -> Result<Option<String>, ApiError> {
+        match self.user_id.as_deref().filter(|u| !u.is_empty()) {
+            None => Ok(None),
+            Some(id) if crate::ids::looks_like_id(id) => Ok(Some(id.to_string())),
+            Some(_) => Err(ApiError::invalid("user_id is not an id")),
         }
     }
 
@@ -79,8 +89,8 @@ pub async fn list_users(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> 
     Ok(HttpResponse::Ok().insert_header(("X-Total-Count", total.to_string())).json(body))
 }
 
-pub async fn user_sessions(auth: web::Data<Auth>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (_, sessions) = auth.sessions_of(&path.into_inner()).await?;
+pub async fn user_sessions(auth: web::Data<Auth>, path: web::Path<crate::ids::Id>) -> Result<HttpResponse, ApiError> {
+    let (_, sessions) = auth.sessions_of(&path.into_inner().0).await?;
     let body: Vec<SessionView> = sessions.into_iter().map(|s| SessionView::new(s, "")).collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -89,10 +99,10 @@ pub async fn revoke_session(
     auth: web::Data<Auth>,
     caller: web::ReqData<Caller>,
     client: Client,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
 ) -> Result<HttpResponse, ApiError> {
     let by = Revoker::Admin(caller.user_id.clone());
-    auth.end_session(&path.into_inner(), by, AuditKind::SessionRevoked, client).await?;
+    auth.end_session(&path.into_inner().0, by, AuditKind::SessionRevoked, client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -100,9 +110,9 @@ pub async fn logout_all(
     auth: web::Data<Auth>,
     caller: web::ReqData<Caller>,
     client: Client,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.logout_all(&path.into_inner(), Actor::admin(&caller.user_id), client).await?;
+    auth.logout_all(&path.into_inner().0, Actor::admin(&caller.user_id), client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -123,16 +133,16 @@ pub async fn update_user(
     auth: web::Data<Auth>,
     caller: web::ReqData<Caller>,
     client: Client,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
     input: Input<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let role = parse_role(input.body.role.as_deref())?;
-    let user = auth.set_role(&path.into_inner(), role, &caller.user_id, client).await?;
+    let user = auth.set_role(&path.into_inner().0, role, &caller.user_id, client).await?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
 pub async fn audit(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
-    let events = auth.audit_events(query.user_id.clone(), query.kind()?, query.page()).await?;
+    let events = auth.audit_events(query.user_id()?, query.kind()?, query.page()).await?;
     let body: Vec<AuditEvent> = events.into_iter().map(AuditEvent::from).collect();
     Ok(HttpResponse::Ok().json(body))
 }

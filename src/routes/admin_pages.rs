@@ -91,9 +91,9 @@ pub async fn user(
     auth: web::Data<Auth>,
     session: Session,
     caller: web::ReqData<Caller>,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
 ) -> HttpResponse {
-    match auth.sessions_of(&path.into_inner()).await {
+    match auth.sessions_of(&path.into_inner().0).await {
         Ok((user, sessions)) => {
             let view = UserPage {
                 layout: Layout::new(&session, Some(&caller)),
@@ -112,9 +112,9 @@ pub async fn confirm_logout_all(
     auth: web::Data<Auth>,
     session: Session,
     caller: web::ReqData<Caller>,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
 ) -> HttpResponse {
-    match auth.user(&path.into_inner()).await {
+    match auth.user(&path.into_inner().0).await {
         Ok(user) => {
             render(StatusCode::OK, &ConfirmPage { layout: Layout::new(&session, Some(&caller)), user: user.into() })
         }
@@ -127,9 +127,9 @@ pub async fn logout_all(
     session: Session,
     caller: web::ReqData<Caller>,
     client: Client,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
 ) -> HttpResponse {
-    let user_id = path.into_inner();
+    let user_id = path.into_inner().0;
     match auth.logout_all(&user_id, Actor::admin(&caller.user_id), client).await {
         Ok(ended) => {
             pages::flash(&session, &format!("Logged out everywhere: {ended} session(s) ended."));
@@ -147,9 +147,9 @@ pub async fn revoke_session(
     session: Session,
     caller: web::ReqData<Caller>,
     client: Client,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
 ) -> HttpResponse {
-    let session_id = path.into_inner();
+    let session_id = path.into_inner().0;
     let owner = match auth.session_owner(&session_id).await {
         Ok(owner) => owner,
         Err(e) => return page_error(&session, &caller, e.into()),
@@ -173,10 +173,10 @@ pub async fn change_role(
     session: Session,
     caller: web::ReqData<Caller>,
     client: Client,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
     form: web::Form<RoleForm>,
 ) -> HttpResponse {
-    let user_id = path.into_inner();
+    let user_id = path.into_inner().0;
     let role = match parse_role(form.role.as_deref()) {
         Ok(role) => role,
         Err(e) => return page_error(&session, &caller, e),
@@ -200,7 +200,10 @@ pub async fn audit(
         Ok(kind) => kind,
         Err(e) => return page_error(&session, &caller, e),
     };
-    let user_id = query.user_id.clone().filter(|u| !u.is_empty());
+    let user_id = match query.user_id() {
+        Ok(user_id) => user_id,
+        Err(e) => return page_error(&session, &caller, e),
+    };
     match auth.audit_events(user_id.clone(), kind, page).await {
         Ok(events) => {
             let full = events.len() as i64 == page.size;

@@ -121,7 +121,7 @@ pub async fn login(
                 username: typed_username.unwrap_or_default(),
                 next: next.unwrap_or_default(),
             };
-            Ok(pages::render(e.status_code(), &page))
+            Ok(pages::with_error_headers(pages::render(e.status_code(), &page), &e))
         }
         (_, Ok(issued)) => Ok(signed_in_json(&session, &auth, issued, StatusCode::OK)),
         (_, Err(e)) => Err(e),
@@ -172,7 +172,15 @@ pub async fn refresh(
                     Ok(response.json(TokenResponse::new(issued, false)))
                 }
                 // A dead refresh cookie is useless to the browser: drop both cookies with the error.
-                Err(e) => Ok(with_cleared_cookies(ApiError::from(e).error_response(), &auth)),
+                // An outage is not the cookie's fault: keep it.
+                Err(e) => {
+                    let error = ApiError::from(e);
+                    if error.status_code() == StatusCode::UNAUTHORIZED {
+                        Ok(with_cleared_cookies(error.error_response(), &auth))
+                    } else {
+                        Err(error)
+                    }
+                }
             }
         }
     }
@@ -187,7 +195,40 @@ fn with_cleared_cookies(mut response: HttpResponse, auth: &Auth) -> HttpResponse
     response
 }
 
-/// Ends this session, named by a refresh token (body or cookie) or else by the access token.
+/// The one credential that names the session a logout ends, in order of precedence: a refresh
+/// token in the body, a Bearer header, the refresh cookie, the access cookie. Never a mix: a bad
+/// body token does not fall back to cookies, and a Bearer request never touches them.
+enum LogoutCredential {
+    RefreshBody(String),
+    Bearer(String),
+    RefreshCookie(String),
+    AccessCookie(String),
+}
+
+impl LogoutCredential {
+    fn of(req: &HttpRequest, body: RefreshBody) -> Option<Self> {
+        if let Some(token) = body.refresh_token {
+            return Some(Self::RefreshBody(token));
+        }
+        let access = access_token_of(req);
+        if let Some(PresentedToken::Bearer(token)) = access {
+            return Some(Self::Bearer(token));
+        }
+        if let Some(RefreshSource::Cookie(token)) = refresh_source(req, RefreshBody::default()) {
+            return Some(Self::RefreshCookie(token));
+        }
+        match access {
+            Some(PresentedToken::Cookie(token)) => Some(Self::AccessCookie(token)),
+            _ => None,
+        }
+    }
+
+    fn rides_on_cookies(&self) -> bool {
+        matches!(self, Self::RefreshCookie(_) | Self::AccessCookie(_))
+    }
+}
+
+/// Ends this session. Cookie-borne logouts and forms need the CSRF token.
 pub async fn logout(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -196,22 +237,19 @@ pub async fn logout(
     input: Input<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Input { body, kind, csrf_token, .. } = input;
-    let source = refresh_source(&req, body);
-    let access = access_token_of(&req);
-    let rides_on_cookies = matches!(source, Some(RefreshSource::Cookie(_)))
-        || (source.is_none() && matches!(access, Some(PresentedToken::Cookie(_))));
-    if rides_on_cookies || kind == BodyKind::Form {
+    let credential = LogoutCredential::of(&req, body);
+    let form = kind == BodyKind::Form;
+    if form || credential.as_ref().is_some_and(LogoutCredential::rides_on_cookies) {
         if let Err(e) = csrf::verify(&session, csrf_token.as_deref()) {
-            return Ok(match kind {
-                BodyKind::Form => pages::error_page(&session, None, &e),
-                _ => e.error_response(),
-            });
+            return Ok(if form { pages::error_page(&session, None, &e) } else { e.error_response() });
         }
     }
-    let outcome = end_this_session(&auth, source, access, client).await;
-    let form = kind == BodyKind::Form;
+    // Logout clears the cookies, except when a Bearer header named another session.
+    let clears_cookies = form || !matches!(credential, Some(LogoutCredential::Bearer(_)));
+    let outcome = end_this_session(&auth, credential, client).await;
     match outcome {
-        Err(e) if !form => Ok(with_cleared_cookies(e.error_response(), &auth)),
+        Err(e) if !form && clears_cookies => Ok(with_cleared_cookies(e.error_response(), &auth)),
+        Err(e) if !form => Err(e),
         // A browser asking to leave leaves, whatever state its cookies were in.
         _ if form => {
             forget_browser_session(&session);
@@ -222,31 +260,25 @@ pub async fn logout(
         }
         _ => {
             let mut response = HttpResponse::NoContent();
-            cookies::clear(&mut response, &auth.settings);
+            if clears_cookies {
+                cookies::clear(&mut response, &auth.settings);
+            }
             Ok(response.finish())
         }
     }
 }
 
-async fn end_this_session(
-    auth: &Auth,
-    source: Option<RefreshSource>,
-    access: Option<PresentedToken>,
-    client: Client,
-) -> Result<(), ApiError> {
-    let mut failure = ApiError::RefreshTokenRequired;
-    if let Some(RefreshSource::Body(raw) | RefreshSource::Cookie(raw)) = &source {
-        match auth.logout_with_refresh(raw, client.clone()).await {
-            Ok(_) => return Ok(()),
-            Err(AuthError::InvalidRefreshToken) => failure = ApiError::InvalidRefreshToken,
-            Err(e) => return Err(e.into()),
+async fn end_this_session(auth: &Auth, credential: Option<LogoutCredential>, client: Client) -> Result<(), ApiError> {
+    match credential.ok_or(ApiError::RefreshTokenRequired)? {
+        LogoutCredential::RefreshBody(raw) | LogoutCredential::RefreshCookie(raw) => {
+            auth.logout_with_refresh(&raw, client).await?;
+        }
+        LogoutCredential::Bearer(token) | LogoutCredential::AccessCookie(token) => {
+            let caller = auth.authenticate(&token).await?;
+            auth.end_session(&caller.session_id, Revoker::Owner(caller.user_id.clone()), AuditKind::Logout, client)
+                .await?;
         }
     }
-    let Some(PresentedToken::Bearer(token) | PresentedToken::Cookie(token)) = access else {
-        return Err(failure);
-    };
-    let caller = auth.authenticate(&token).await?;
-    auth.end_session(&caller.session_id, Revoker::Owner(caller.user_id.clone()), AuditKind::Logout, client).await?;
     Ok(())
 }
 
@@ -298,12 +330,9 @@ pub async fn revoke_session(
     session: Session,
     caller: web::ReqData<Caller>,
     client: Client,
-    path: web::Path<String>,
+    path: web::Path<crate::ids::Id>,
 ) -> Result<HttpResponse, ApiError> {
-    let session_id = path.into_inner();
-    if session_id.len() > 64 {
-        return Err(ApiError::NotFound);
-    }
+    let session_id = path.into_inner().0;
     let outcome =
         auth.end_session(&session_id, Revoker::Owner(caller.user_id.clone()), AuditKind::SessionRevoked, client).await;
     if is_form_post(&req) {

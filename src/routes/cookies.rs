@@ -32,7 +32,7 @@ pub fn set_access(response: &mut HttpResponseBuilder, settings: &Settings, issue
 }
 
 pub fn set_refresh(response: &mut HttpResponseBuilder, settings: &Settings, issued: &Issued) {
-    let max_age = (issued.refresh_expires_at - crate::ids::now()).max(0);
+    let max_age = (issued.refresh_expires_at - issued.issued_at).max(0);
     response.cookie(cookie(settings, REFRESH_COOKIE, issued.refresh_token.clone(), max_age, SameSite::Strict));
 }
 

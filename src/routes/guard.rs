@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use super::cookies::{self, ACCESS_COOKIE, REFRESH_COOKIE};
 use super::extract::{access_token_of, client_of, csrf_header, FormMeta, PresentedToken, BODY_LIMIT};
 use super::{csrf, pages, redirect};
-use crate::auth::{Auth, Caller, Issued};
+use crate::auth::{Auth, AuthError, Caller, Issued};
 use crate::error::ApiError;
 
 type Guarded<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
@@ -29,30 +29,30 @@ fn is_form(req: &ServiceRequest) -> bool {
 
 /// The CSRF token of a request: the header, else the `csrf_token` field of a form body
 /// (read here and put back for the handler).
-async fn presented_csrf(req: &mut ServiceRequest) -> Option<String> {
+async fn presented_csrf(req: &mut ServiceRequest) -> Result<Option<String>, ApiError> {
     if let Some(token) = csrf_header(req.request()) {
-        return Some(token);
+        return Ok(Some(token));
     }
     if !is_form(req) {
-        return None;
+        return Ok(None);
     }
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.ok()?;
+        let chunk = chunk.map_err(|_| ApiError::invalid("the request body could not be read"))?;
         if body.len() + chunk.len() > BODY_LIMIT {
-            return None;
+            return Err(ApiError::PayloadTooLarge);
         }
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
     let meta: Option<FormMeta> = serde_urlencoded::from_bytes(&body).ok();
     req.set_payload(actix_web::dev::Payload::from(body));
-    meta.and_then(|m| m.csrf_token)
+    Ok(meta.and_then(|m| m.csrf_token))
 }
 
 async fn check_csrf(req: &mut ServiceRequest) -> Result<(), ApiError> {
-    let presented = presented_csrf(req).await;
+    let presented = presented_csrf(req).await?;
     csrf::verify(&req.get_session(), presented.as_deref())
 }
 
@@ -65,10 +65,11 @@ fn deny<B>(req: ServiceRequest, error: ApiError) -> Guarded<B> {
 fn deny_as<B>(req: ServiceRequest, error: ApiError, browser: bool) -> Guarded<B> {
     let response = if !browser {
         error.error_response()
-    } else if matches!(error, ApiError::Forbidden(_)) {
-        pages::error_page(&req.get_session(), None, &error)
-    } else {
+    } else if error.status_code() == actix_web::http::StatusCode::UNAUTHORIZED {
         sign_in_again(&req)
+    } else {
+        // Forbidden, an oversized form, or an outage: say so, and keep the cookies.
+        pages::error_page(&req.get_session(), None, &error)
     };
     Ok(req.into_response(response).map_into_right_body())
 }
@@ -122,10 +123,21 @@ pub async fn require_admin<B: MessageBody + 'static>(req: ServiceRequest, next: 
 /// cookies on the same response); with neither, `303` to the sign-in page.
 pub async fn require_page_access<B: MessageBody + 'static>(mut req: ServiceRequest, next: Next<B>) -> Guarded<B> {
     let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
+    // CSRF first: a refused form must not have rotated the refresh token behind the browser's back.
+    if changes_state(req.method()) {
+        if let Err(e) = check_csrf(&mut req).await {
+            return deny_as(req, e, true);
+        }
+    }
     let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
     let mut refreshed: Option<Issued> = None;
     let caller = match access {
-        Some(token) => auth.authenticate(&token).await.ok(),
+        Some(token) => match auth.authenticate(&token).await {
+            Ok(caller) => Some(caller),
+            // A dead access token falls back to the refresh cookie; an outage does not.
+            Err(AuthError::Token(_)) => None,
+            Err(e) => return deny_as(req, e.into(), true),
+        },
         None => None,
     };
     let caller = match caller {
@@ -146,11 +158,6 @@ pub async fn require_page_access<B: MessageBody + 'static>(mut req: ServiceReque
             caller
         }
     };
-    if changes_state(req.method()) {
-        if let Err(e) = check_csrf(&mut req).await {
-            return deny_as(req, e, true);
-        }
-    }
     req.extensions_mut().insert(caller);
     let mut response = next.call(req).await?;
     if let Some(issued) = refreshed {

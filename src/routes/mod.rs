@@ -53,8 +53,18 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
         .service(web::resource("/oauth/token").wrap(limited()).route(web::post().to(oauth::token)))
         .service(web::resource("/auth/password/forgot").wrap(limited()).route(web::post().to(account::forgot)))
         .service(web::resource("/auth/password/reset").wrap(limited()).route(web::post().to(account::reset)))
-        .service(web::resource("/auth/password").wrap(access()).route(web::post().to(account::change_password)))
-        .service(web::resource("/auth/account").wrap(access()).route(web::delete().to(account::delete_account)))
+        .service(
+            web::resource("/auth/password")
+                .wrap(access())
+                .wrap(limited())
+                .route(web::post().to(account::change_password)),
+        )
+        .service(
+            web::resource("/auth/account")
+                .wrap(access())
+                .wrap(limited())
+                .route(web::delete().to(account::delete_account)),
+        )
         .service(web::resource("/auth/signup").wrap(limited()).route(web::post().to(auth::signup)))
         .service(web::resource("/auth/login").wrap(limited()).route(web::post().to(auth::login)))
         .service(web::resource("/auth/refresh").wrap(limited()).route(web::post().to(auth::refresh)))

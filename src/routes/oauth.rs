@@ -69,8 +69,20 @@ impl OAuthError {
 
 /// Body problems (413, 415, malformed) answer through `Input` with the contract's codes, whose
 /// `{"error": "invalid_request", "error_description"}` shape is RFC 6749's too.
-pub async fn token(auth: web::Data<Auth>, client: Client, input: Input<TokenRequest>) -> HttpResponse {
-    match grant(&auth, client, input).await {
+pub async fn token(
+    auth: web::Data<Auth>,
+    client: Client,
+    input: Result<Input<TokenRequest>, ApiError>,
+) -> HttpResponse {
+    let outcome = match input {
+        Ok(input) => grant(&auth, client, input).await,
+        // RFC 6749 §5.2: a body of the wrong type is an invalid request, not a 415.
+        Err(ApiError::UnsupportedMediaType) => {
+            Err(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded"))
+        }
+        Err(e) => Err(OAuthError::Api(e)),
+    };
+    match outcome {
         Ok(issued) => HttpResponse::Ok().insert_header((header::PRAGMA, "no-cache")).json(TokenResponse {
             access_token: issued.access_token,
             token_type: "Bearer",

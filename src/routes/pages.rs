@@ -147,10 +147,22 @@ pub fn error_page(session: &Session, caller: Option<&Caller>, error: &ApiError) 
         _ => ("Something went wrong", "The server could not complete the request. Please try again.".to_string()),
     };
     let page = ErrorPage { layout: Layout::new(session, caller), status: status.as_u16(), title, message };
-    let mut response = render(status, &page);
+    with_error_headers(render(status, &page), error)
+}
+
+/// The headers an error owes its client, on an HTML answer too: `Retry-After` and the
+/// `RateLimit-*` fields for a 429.
+pub fn with_error_headers(mut response: HttpResponse, error: &ApiError) -> HttpResponse {
     if let ApiError::RateLimited { retry_after_secs } = error {
-        if let Ok(value) = retry_after_secs.to_string().parse() {
-            response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("retry-after", retry_after_secs.to_string()),
+            ("ratelimit-reset", retry_after_secs.to_string()),
+            ("ratelimit-remaining", "0".into()),
+        ] {
+            if let Ok(value) = value.parse() {
+                headers.insert(actix_web::http::header::HeaderName::from_static(name), value);
+            }
         }
     }
     response

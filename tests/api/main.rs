@@ -12,5 +12,6 @@ mod config;
 mod input;
 mod protocols;
 mod refresh;
+mod review_fixes;
 mod sessions;
 mod signup_login;
