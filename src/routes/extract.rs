@@ -69,17 +69,24 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for Input<T> {
             if declared_length.is_some_and(|n| n > BODY_LIMIT) {
                 return Err(ApiError::PayloadTooLarge);
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::invalid("the request body could not be read"))?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(ApiError::PayloadTooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_limited(&mut payload).await?;
             parse_body(content_type.as_deref(), &body, header_csrf)
         })
     }
+}
+
+/// Reads a whole body, refusing it with 413 as soon as it passes `BODY_LIMIT` (whatever
+/// Content-Length claimed).
+pub async fn read_limited(payload: &mut Payload) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::invalid("the request body could not be read"))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Parses a whole body by its (lower-cased, parameter-free) content type. Pure, so the fuzz

@@ -6,10 +6,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
-use futures_util::StreamExt;
 
 use super::cookies::{self, ACCESS_COOKIE, REFRESH_COOKIE};
-use super::extract::{access_token_of, client_of, csrf_header, FormMeta, PresentedToken, BODY_LIMIT};
+use super::extract::{access_token_of, client_of, csrf_header, read_limited, FormMeta, PresentedToken};
 use super::{csrf, pages, redirect};
 use crate::auth::{Auth, AuthError, Caller, Issued};
 use crate::error::ApiError;
@@ -36,16 +35,7 @@ async fn presented_csrf(req: &mut ServiceRequest) -> Result<Option<String>, ApiE
     if !is_form(req) {
         return Ok(None);
     }
-    let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::invalid("the request body could not be read"))?;
-        if body.len() + chunk.len() > BODY_LIMIT {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
+    let body = read_limited(&mut req.take_payload()).await?;
     let meta: Option<FormMeta> = serde_urlencoded::from_bytes(&body).ok();
     req.set_payload(actix_web::dev::Payload::from(body));
     Ok(meta.and_then(|m| m.csrf_token))
