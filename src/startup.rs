@@ -46,7 +46,7 @@ impl Application {
                 .build();
             App::new()
                 .app_data(data.clone())
-                .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+                .app_data(web::PathConfig::default().error_handler(|_, req| not_found(req)))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid(e.to_string()).into()))
                 .configure(crate::routes::configure(limiter.clone()))
                 .wrap(from_fn(crate::routes::limits::html_for_browsers))
@@ -95,6 +95,18 @@ impl From<db::DbError> for DbOrMigration {
     fn from(e: db::DbError) -> Self {
         DbOrMigration::Db(e)
     }
+}
+
+/// A path parameter that is not shaped like an id: 404, as a page for browsers.
+fn not_found(req: &actix_web::HttpRequest) -> actix_web::Error {
+    use actix_session::SessionExt;
+    use actix_web::ResponseError;
+    let response = if crate::routes::pages::wants_html(req) {
+        crate::routes::pages::error_page(&req.get_session(), None, &ApiError::NotFound)
+    } else {
+        ApiError::NotFound.error_response()
+    };
+    actix_web::error::InternalError::from_response("not found", response).into()
 }
 
 /// The key that signs and encrypts the session cookie, derived from `JWT_REFRESH_SECRET` so

@@ -32,6 +32,12 @@ dual! {
             assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
         }
         assert_error(app.get_bearer("/api/admin/users?q=%00", &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+        // An admin's browser asking for a malformed user page gets an HTML 404.
+        let csrf = app.page_csrf("/login").await;
+        app.post_form("/auth/login", &[("csrf_token", &csrf), ("username", "root"), ("password", PASSWORD)]).await;
+        let page = app.browser.get(app.url("/admin/users/%00")).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::NOT_FOUND);
+        assert!(page.text().await.unwrap().contains("404"));
         assert_error(app.get_bearer("/api/admin/audit?user_id=%00", &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
 
