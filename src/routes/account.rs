@@ -114,9 +114,7 @@ pub async fn forgot(
     let Input { body, kind, csrf_token, .. } = input;
     let typed = body.email.clone().unwrap_or_default();
     let outcome = async {
-        if kind == BodyKind::Form {
-            csrf::verify(&session, csrf_token.as_deref())?;
-        }
+        csrf::verify_form(&session, kind, csrf_token.as_deref())?;
         let mut check = Checker::default();
         let email = check.email(body.email);
         check.finish()?;
@@ -172,9 +170,7 @@ pub async fn reset(
     let Input { body, kind, csrf_token, .. } = input;
     let typed_token = body.token.clone().unwrap_or_default();
     let outcome = async {
-        if kind == BodyKind::Form {
-            csrf::verify(&session, csrf_token.as_deref())?;
-        }
+        csrf::verify_form(&session, kind, csrf_token.as_deref())?;
         let mut check = Checker::default();
         let token = check.required("token", body.token);
         let new = check.new_password("new_password", body.new_password, &[]);

@@ -35,14 +35,6 @@ fn signed_in_json(session: &Session, auth: &Auth, issued: Issued, status: Status
     response.json(TokenResponse::new(issued, false))
 }
 
-/// Form endpoints are CSRF-protected too (login CSRF); JSON bodies are not cookie-borne.
-fn verify_form_csrf(session: &Session, input_kind: BodyKind, presented: Option<&str>) -> Result<(), ApiError> {
-    if input_kind == BodyKind::Form {
-        csrf::verify(session, presented).map_err(|_| ApiError::Forbidden("this form has expired; please try again"))?;
-    }
-    Ok(())
-}
-
 #[derive(Debug, Default, Deserialize)]
 pub struct SignupBody {
     username: Option<String>,
@@ -59,7 +51,7 @@ pub async fn signup(
     let Input { body, kind, csrf_token, next } = input;
     let (typed_username, typed_email) = (body.username.clone(), body.email.clone());
     let outcome = async {
-        verify_form_csrf(&session, kind, csrf_token.as_deref())?;
+        csrf::verify_form(&session, kind, csrf_token.as_deref())?;
         let mut check = Checker::default();
         let inputs = [typed_username.as_deref().unwrap_or(""), typed_email.as_deref().unwrap_or("")];
         let password = check.new_password("password", body.password, &inputs);
@@ -104,7 +96,7 @@ pub async fn login(
     let Input { body, kind, csrf_token, next } = input;
     let typed_username = body.username.clone();
     let outcome = async {
-        verify_form_csrf(&session, kind, csrf_token.as_deref())?;
+        csrf::verify_form(&session, kind, csrf_token.as_deref())?;
         let mut check = Checker::default();
         let login = check.login_name(body.username);
         let password = check.current_password("password", body.password);

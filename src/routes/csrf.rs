@@ -2,6 +2,7 @@
 use actix_session::Session;
 use subtle::ConstantTimeEq;
 
+use super::extract::BodyKind;
 use crate::error::ApiError;
 
 const SESSION_KEY: &str = "csrf";
@@ -31,4 +32,13 @@ pub fn verify(session: &Session, presented: Option<&str>) -> Result<(), ApiError
         (Some(expected), Some(presented)) if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) => Ok(()),
         _ => Err(ApiError::Forbidden("missing or invalid CSRF token")),
     }
+}
+
+/// Forms (sign-in and sign-up included: login CSRF) must carry the token; JSON bodies are not
+/// something a foreign page can make a browser send, so they need none.
+pub fn verify_form(session: &Session, kind: BodyKind, presented: Option<&str>) -> Result<(), ApiError> {
+    if kind == BodyKind::Form {
+        verify(session, presented).map_err(|_| ApiError::Forbidden("this form has expired; please try again"))?;
+    }
+    Ok(())
 }
