@@ -202,6 +202,10 @@ impl From<AuthError> for ApiError {
                 tracing::error!(error = %source, "database unavailable");
                 ApiError::Unavailable
             }
+            AuthError::Db(DbError::Lost(source)) => {
+                tracing::error!(error = %source, "database connection lost or locked");
+                ApiError::Unavailable
+            }
             other => {
                 // The client learns nothing; the log gets the whole chain.
                 tracing::error!(error = ?anyhow::Error::from(other), "unexpected error");

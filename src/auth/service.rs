@@ -49,7 +49,7 @@ pub enum AuthError {
 
 impl From<DieselError> for AuthError {
     fn from(e: DieselError) -> Self {
-        AuthError::Db(DbError::Query(e))
+        AuthError::Db(DbError::from(e))
     }
 }
 

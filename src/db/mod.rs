@@ -25,8 +25,38 @@ pub enum AnyConnection {
 pub enum DbError {
     #[error("the database is unreachable")]
     Unavailable(#[source] diesel::r2d2::PoolError),
+    /// The connection dropped under the query, or SQLite stayed locked past the busy timeout:
+    /// the database failed, not the query.
+    #[error("the database connection was lost or stayed locked")]
+    Lost(#[source] diesel::result::Error),
     #[error(transparent)]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        if is_outage(&e) {
+            DbError::Lost(e)
+        } else {
+            DbError::Query(e)
+        }
+    }
+}
+
+/// Errors that mean the database is (for now) out of reach rather than the statement wrong.
+fn is_outage(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout; PostgreSQL shutting the session down.
+            message.contains("database is locked")
+                || message.contains("database table is locked")
+                || message.starts_with("terminating connection")
+        }
+        _ => false,
+    }
 }
 
 /// Runs `work` with a pooled connection on the blocking pool, never on an async worker.

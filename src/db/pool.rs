@@ -93,8 +93,10 @@ impl ManageConnection for AnyManager {
         diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    /// Diesel's own check: a connection whose holder panicked, or that is still inside a
+    /// transaction or has a broken transaction manager, is discarded rather than reused.
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 

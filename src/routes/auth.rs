@@ -239,6 +239,13 @@ pub async fn logout(
     // Logout clears the cookies, except when a Bearer header named another session.
     let clears_cookies = form || !matches!(credential, Some(LogoutCredential::Bearer(_)));
     let outcome = end_this_session(&auth, credential, client).await;
+    // The server could not end the session: say so and keep the cookies, so that the user
+    // neither believes they are out nor loses the means to sign out once it is back.
+    if let Some(e) = outcome.as_ref().err().filter(|e| e.status_code().is_server_error()) {
+        tracing::warn!(status = %e.status_code(), "logout failed; the session stays live");
+        let message = "You are not signed out: the server could not end your session. Please try again in a moment.";
+        return Ok(if form { pages::error_page_saying(&session, None, e, Some(message)) } else { e.error_response() });
+    }
     match outcome {
         Err(e) if !form && clears_cookies => Ok(with_cleared_cookies(e.error_response(), &auth)),
         Err(e) if !form => Err(e),

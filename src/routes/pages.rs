@@ -136,16 +136,31 @@ pub async fn dashboard(
 
 /// An HTML page for an error on a page route.
 pub fn error_page(session: &Session, caller: Option<&Caller>, error: &ApiError) -> HttpResponse {
+    error_page_saying(session, caller, error, None)
+}
+
+/// An error page whose sentence says what did not happen (e.g. "you are not signed out").
+pub fn error_page_saying(
+    session: &Session,
+    caller: Option<&Caller>,
+    error: &ApiError,
+    message: Option<&str>,
+) -> HttpResponse {
     use actix_web::ResponseError;
     let status = error.status_code();
-    let (title, message) = match status.as_u16() {
+    let (title, default_message) = match status.as_u16() {
         401 => ("Sign-in required", "Please sign in to continue.".to_string()),
         403 => ("Forbidden", "You are not allowed to do that.".to_string()),
         404 => ("Not found", "There is nothing at this address.".to_string()),
         429 => ("Too many requests", "Too many attempts. Please wait a moment and try again.".to_string()),
         400..=499 => ("Request refused", error.message()),
+        503 => (
+            "Temporarily unavailable",
+            "The service is temporarily unavailable; nothing was changed. Please try again in a moment.".to_string(),
+        ),
         _ => ("Something went wrong", "The server could not complete the request. Please try again.".to_string()),
     };
+    let message = message.map(str::to_string).unwrap_or(default_message);
     let page = ErrorPage { layout: Layout::new(session, caller), status: status.as_u16(), title, message };
     with_error_headers(render(status, &page), error)
 }

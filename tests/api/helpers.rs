@@ -364,3 +364,143 @@ pub fn reset_token(mail: &str) -> String {
     let start = mail.find("/reset?token=").expect("mail has a reset link") + "/reset?token=".len();
     mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
+
+/// A connection of the test's own to the app's database (not from the app's pool).
+pub fn direct_connection(database_url: &str) -> portcullis::db::AnyConnection {
+    use diesel::Connection;
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            portcullis::db::AnyConnection::Sqlite(diesel::SqliteConnection::establish(path).expect("open SQLite"))
+        }
+        None => portcullis::db::AnyConnection::Postgresql(
+            diesel::PgConnection::establish(database_url).expect("connect to PostgreSQL"),
+        ),
+    }
+}
+
+/// Takes the database away from a running app and gives it back.
+/// - PostgreSQL: the app reaches the server through a TCP proxy of the test's, which can refuse
+///   new connections (`down`) and cut the live ones (`cut`), as a network outage does.
+/// - SQLite: a connection of the test's holds the write lock (`down`), so every write waits out
+///   the busy timeout and fails with "database is locked", as under a stuck writer.
+pub struct DbSwitch {
+    db: Db,
+    /// The database without the proxy (for the test's own connections).
+    pub direct_url: String,
+    proxy: Option<Arc<ProxyState>>,
+    sqlite_lock: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+struct ProxyState {
+    up: AtomicBool,
+    cut: tokio::sync::broadcast::Sender<()>,
+}
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// An app whose database the test can switch off and on.
+pub async fn spawn_app_with_switch(db: Db, overrides: &[(&str, &str)]) -> Option<(TestApp, DbSwitch)> {
+    let (url, guard) = fresh_database(db)?;
+    let (app_url, proxy) = match db {
+        Db::Sqlite => (url.clone(), None),
+        Db::Postgres => {
+            let upstream = host_port(&url);
+            let (port, proxy) = start_proxy(upstream.clone());
+            (url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1), Some(proxy))
+        }
+    };
+    let app = spawn_on(app_url, guard, overrides).await;
+    Some((app, DbSwitch { db, direct_url: url, proxy, sqlite_lock: std::sync::Mutex::new(None) }))
+}
+
+/// `host:port` of a PostgreSQL URL (`postgres://user@host:port/db?...`).
+fn host_port(url: &str) -> String {
+    let after_at = url.split_once('@').map(|(_, rest)| rest).unwrap_or(url);
+    let authority = after_at.split(['/', '?']).next().unwrap_or(after_at);
+    if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:5432")
+    }
+}
+
+/// A TCP forwarder on its own thread (the app's pool connects synchronously, so the proxy must
+/// not share the test's runtime).
+fn start_proxy(upstream: String) -> (u16, Arc<ProxyState>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().unwrap().port();
+    let (cut, _) = tokio::sync::broadcast::channel(4);
+    let state = Arc::new(ProxyState { up: AtomicBool::new(true), cut });
+    let shared = state.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if !shared.up.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused as soon as it opens
+                }
+                let mut cut = shared.cut.subscribe();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.recv() => {}
+                    }
+                });
+            }
+        });
+    });
+    (port, state)
+}
+
+impl DbSwitch {
+    /// The database goes away.
+    pub fn down(&self) {
+        match self.db {
+            Db::Postgres => {
+                let proxy = self.proxy.as_ref().unwrap();
+                proxy.up.store(false, Ordering::SeqCst);
+                let _ = proxy.cut.send(());
+            }
+            Db::Sqlite => {
+                let path = self.direct_url.strip_prefix("sqlite://").unwrap().to_string();
+                let (release, wait) = std::sync::mpsc::channel::<()>();
+                let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+                std::thread::spawn(move || {
+                    use diesel::connection::SimpleConnection;
+                    let mut conn = diesel::SqliteConnection::establish(&path).expect("open SQLite");
+                    conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN EXCLUSIVE;").expect("take the write lock");
+                    locked.send(()).unwrap();
+                    let _ = wait.recv();
+                    let _ = conn.batch_execute("ROLLBACK;");
+                });
+                is_locked.recv().expect("the lock is taken");
+                *self.sqlite_lock.lock().unwrap() = Some(release);
+            }
+        }
+    }
+
+    /// The database comes back.
+    pub fn up(&self) {
+        match self.db {
+            Db::Postgres => self.proxy.as_ref().unwrap().up.store(true, Ordering::SeqCst),
+            Db::Sqlite => {
+                if let Some(release) = self.sqlite_lock.lock().unwrap().take() {
+                    let _ = release.send(());
+                }
+                // Let the lock holder roll back before the next write.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// PostgreSQL: drops every live connection (queries in flight fail); new ones still connect.
+    pub fn cut(&self) {
+        let _ = self.proxy.as_ref().expect("cut needs the PostgreSQL proxy").cut.send(());
+    }
+}

@@ -10,6 +10,7 @@ mod browser_http;
 mod cli;
 mod config;
 mod input;
+mod outages;
 mod protocols;
 mod refresh;
 mod review_fixes;
