@@ -79,25 +79,20 @@ fn sign_in_again(req: &ServiceRequest) -> HttpResponse {
     response.finish()
 }
 
-/// JSON routes (and forms posted to them): the caller goes into request extensions.
-pub async fn require_access<B: MessageBody + 'static>(mut req: ServiceRequest, next: Next<B>) -> Guarded<B> {
+/// JSON routes (and forms posted to them): a Bearer token, or else the cookies exactly as on
+/// pages. The caller goes into request extensions.
+pub async fn require_access<B: MessageBody + 'static>(req: ServiceRequest, next: Next<B>) -> Guarded<B> {
     let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
-    let (token, via_cookie) = match access_token_of(req.request()) {
-        Some(PresentedToken::Bearer(t)) => (t, false),
-        Some(PresentedToken::Cookie(t)) => (t, true),
-        None => return deny(req, ApiError::MissingToken),
-    };
-    let caller = match auth.authenticate(&token).await {
-        Ok(caller) => caller,
-        Err(e) => return deny(req, e.into()),
-    };
-    if via_cookie && changes_state(req.method()) {
-        if let Err(e) = check_csrf(&mut req).await {
-            return deny(req, e);
-        }
+    if let Some(PresentedToken::Bearer(token)) = access_token_of(req.request()) {
+        let caller = match auth.authenticate(&token).await {
+            Ok(caller) => caller,
+            Err(e) => return deny(req, e.into()),
+        };
+        req.extensions_mut().insert(caller);
+        return Ok(next.call(req).await?.map_into_left_body());
     }
-    req.extensions_mut().insert(caller);
-    Ok(next.call(req).await?.map_into_left_body())
+    let browser = is_form(&req) || pages::wants_html(req.request());
+    with_cookie_caller(req, next, &auth, browser).await
 }
 
 /// Admin routes: behind an access guard, and only for the `admin` role.
@@ -109,53 +104,76 @@ pub async fn require_admin<B: MessageBody + 'static>(req: ServiceRequest, next: 
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// Pages: the access cookie, or else a transparent refresh with the refresh cookie (new
-/// cookies on the same response); with neither, `303` to the sign-in page.
-pub async fn require_page_access<B: MessageBody + 'static>(mut req: ServiceRequest, next: Next<B>) -> Guarded<B> {
+/// Pages: the cookies; with neither a live access cookie nor a usable refresh cookie, `303` to
+/// the sign-in page.
+pub async fn require_page_access<B: MessageBody + 'static>(req: ServiceRequest, next: Next<B>) -> Guarded<B> {
     let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
-    // CSRF first: a refused form must not have rotated the refresh token behind the browser's back.
+    with_cookie_caller(req, next, &auth, true).await
+}
+
+/// The one rule for every cookie-authenticated request, page or JSON: CSRF first for state
+/// changes (a refused form must not rotate the refresh token behind the browser's back), then
+/// the access cookie, else a transparent refresh with the refresh cookie whose new cookies ride
+/// on the response. A missing or expired access cookie never costs the refresh cookie.
+async fn with_cookie_caller<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+    auth: &Auth,
+    browser: bool,
+) -> Guarded<B> {
+    let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
+    let refresh = req.cookie(REFRESH_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
+    if access.is_none() && refresh.is_none() {
+        return deny_as(req, ApiError::MissingToken, browser);
+    }
     if changes_state(req.method()) {
         if let Err(e) = check_csrf(&mut req).await {
-            return deny_as(req, e, true);
+            return deny_as(req, e, browser);
         }
     }
-    let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
-    let mut refreshed: Option<Issued> = None;
+    let mut refused: ApiError = ApiError::MissingToken;
     let caller = match access {
         Some(token) => match auth.authenticate(&token).await {
             Ok(caller) => Some(caller),
             // A dead access token falls back to the refresh cookie; an outage does not.
-            Err(AuthError::Token(_)) => None,
-            Err(e) => return deny_as(req, e.into(), true),
+            Err(AuthError::Token(e)) => {
+                refused = AuthError::Token(e).into();
+                None
+            }
+            Err(e) => return deny_as(req, e.into(), browser),
         },
         None => None,
     };
-    let caller = match caller {
-        Some(caller) => caller,
-        None => {
-            let Some(raw) = req.cookie(REFRESH_COOKIE).map(|c| c.value().to_string()) else {
-                return deny_as(req, ApiError::MissingToken, true);
-            };
+    let (caller, refreshed) = match (caller, refresh) {
+        (Some(caller), _) => (caller, None),
+        (None, None) => return deny_as(req, refused, browser),
+        (None, Some(raw)) => {
             let issued = match auth.refresh(&raw, client_of(req.request())).await {
                 Ok(issued) => issued,
-                Err(e) => return deny_as(req, e.into(), true),
+                Err(e) => return deny_as(req, e.into(), browser),
             };
-            let caller = match auth.authenticate(&issued.access_token).await {
-                Ok(caller) => caller,
-                Err(e) => return deny_as(req, e.into(), true),
-            };
-            refreshed = Some(issued);
-            caller
+            match auth.authenticate(&issued.access_token).await {
+                Ok(caller) => (caller, Some(issued)),
+                Err(e) => return deny_as(req, e.into(), browser),
+            }
         }
     };
     req.extensions_mut().insert(caller);
     let mut response = next.call(req).await?;
     if let Some(issued) = refreshed {
-        let mut with_cookies = HttpResponse::Ok();
-        cookies::set_both(&mut with_cookies, &auth.settings, &issued);
-        for cookie in with_cookies.finish().cookies() {
-            let _ = response.response_mut().add_cookie(&cookie);
-        }
+        add_refreshed_cookies(response.response_mut(), &auth.settings, &issued);
     }
     Ok(response.map_into_left_body())
+}
+
+/// The cookies of a transparent refresh, unless the handler set its own (a logout clears them).
+fn add_refreshed_cookies<B>(response: &mut HttpResponse<B>, settings: &crate::config::Settings, issued: &Issued) {
+    let handler_set: Vec<String> = response.cookies().map(|c| c.name().to_string()).collect();
+    let mut with_cookies = HttpResponse::Ok();
+    cookies::set_both(&mut with_cookies, settings, issued);
+    for cookie in with_cookies.finish().cookies() {
+        if !handler_set.iter().any(|name| name == cookie.name()) {
+            let _ = response.add_cookie(&cookie);
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod browser;
 mod browser_http;
 mod cli;
 mod config;
+mod expired_access;
 mod input;
 mod outages;
 mod protocols;
