@@ -102,6 +102,7 @@ pub async fn purge_expired(auth: &Auth) -> anyhow::Result<Purged> {
             let cutoff_us = (now - retention_days * 86_400) * 1_000_000;
             let audit_events = db::audit::purge_older_than(conn, cutoff_us)?;
             db::resets::purge(conn, now)?;
+            db::devices::purge(conn, now, crate::auth::devices::DEVICE_TTL_SECS)?;
             Ok::<_, AuthError>(Purged { refresh_tokens, sessions, audit_events })
         })
     })

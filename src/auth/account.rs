@@ -12,27 +12,6 @@ use crate::{db, ids};
 pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
 
 impl Auth {
-    /// Checks a user's current password under the same per-account throttle as sign-in, so a
-    /// stolen session cannot be used to guess it (a wrong one is `InvalidCredentials`).
-    async fn check_password(&self, user_id: &str, password: &SecretString, client: &Client) -> Result<(), AuthError> {
-        let uid = user_id.to_string();
-        let user = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
-                super::service::claim_attempt(conn, user)
-            })
-        })
-        .await?;
-        if self.hasher.verify(password, Some(user.password_hash.clone())).await? {
-            let uid = user.id.clone();
-            db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::reset_failed_logins(conn, &uid)?)).await?;
-            Ok(())
-        } else {
-            self.record_failed_login(Some((user.id, user.failed_logins + 1)), client.clone()).await?;
-            Err(AuthError::InvalidCredentials)
-        }
-    }
-
     /// Changes the caller's password; every other session of theirs ends at once.
     pub async fn change_password(
         &self,

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::Connection;
 
+use super::devices::DeviceKeys;
+use super::gate::AttemptGate;
 use super::password::{HashError, Hasher};
 use super::revocation::RevocationCache;
 use super::tokens::{AccessClaims, JwtKeys, RefreshKeys, TokenError};
@@ -13,7 +15,7 @@ use crate::db::sessions::SessionRow;
 use crate::db::tokens::RefreshTokenRow;
 use crate::db::users::{NewUser, UserRow};
 use crate::db::{self, AnyConnection, DbError, Pool};
-use crate::domain::{Email, LoginName, Password, Username};
+use crate::domain::{Email, Password, Username};
 use crate::ids;
 
 /// What can go wrong in the service, in terms the contract distinguishes.
@@ -64,6 +66,8 @@ pub struct Issued {
     pub issued_at: i64,
     pub session_id: String,
     pub user: UserRow,
+    /// A signed device cookie to set, after a correct password (see `devices`).
+    pub device_cookie: Option<String>,
 }
 
 /// Who is ending a session, which decides what they may end and how it is audited.
@@ -104,6 +108,8 @@ pub struct Auth {
     pub hasher: Hasher,
     pub revocations: RevocationCache,
     pub mailer: crate::mail::Mailer,
+    pub devices: DeviceKeys,
+    pub attempts: AttemptGate,
 }
 
 #[allow(clippy::large_enum_variant)] // lives for one call, never in a collection
@@ -136,7 +142,18 @@ impl Auth {
         let refresh_keys = RefreshKeys::new(settings.jwt_refresh_secret.clone());
         let hasher = Hasher::new(settings.bcrypt_cost)?;
         let mailer = crate::mail::Mailer::from_settings(&settings)?;
-        Ok(Self { pool, settings, keys, refresh_keys, hasher, revocations: RevocationCache::default(), mailer })
+        let devices = DeviceKeys::new(settings.jwt_refresh_secret.clone());
+        Ok(Self {
+            pool,
+            settings,
+            keys,
+            refresh_keys,
+            hasher,
+            revocations: RevocationCache::default(),
+            mailer,
+            devices,
+            attempts: AttemptGate::default(),
+        })
     }
 
     pub async fn signup(
@@ -158,10 +175,13 @@ impl Auth {
         let refresh = self.refresh_keys.generate();
         let token_hash = self.refresh_keys.hash(&refresh);
         let settings = self.settings.clone();
+        let device_id = ids::random_b64(16);
+        let device = device_id.clone();
         let (user, session) = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = ids::now();
                 let id = insert_account(conn, &username, &email, &hash, role, now)?;
+                db::devices::trust(conn, &device, &id, now)?;
                 audit::record(conn, AuditKind::Signup, Some(&id), &Actor::user(&id), &client, "")?;
                 let session = open_session(conn, &settings, &id, &client, &token_hash, now)?;
                 let user = db::users::find(conn, &id)?.ok_or(AuthError::NotFound)?;
@@ -169,7 +189,9 @@ impl Auth {
             })
         })
         .await?;
-        self.issue(user, session, refresh)
+        let mut issued = self.issue(user, session, refresh)?;
+        issued.device_cookie = Some(self.devices.cookie_for(&device_id));
+        Ok(issued)
     }
 
     /// Creates an account without signing it in (the CLI's `create-user`).
@@ -198,71 +220,6 @@ impl Auth {
         .await
     }
 
-    pub async fn login(
-        &self,
-        login: LoginName,
-        password: &secrecy::SecretString,
-        client: Client,
-    ) -> Result<Issued, AuthError> {
-        let (key, is_email) = (login.key.clone(), login.is_email);
-        let user = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                db::users::lock_for_attempt(conn, &key, is_email)?;
-                let user = db::users::find_by_login(conn, &key, is_email)?;
-                user.map(|user| claim_attempt(conn, user)).transpose()
-            })
-        })
-        .await?;
-        // Unknown users are checked against a dummy hash: same work, same time.
-        let valid = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
-        let user = match user {
-            Some(user) if valid => user,
-            unknown_or_wrong => {
-                let failure = unknown_or_wrong.map(|u| (u.id, u.failed_logins + 1));
-                self.record_failed_login(failure, client).await?;
-                return Err(AuthError::InvalidCredentials);
-            }
-        };
-        let settings = self.settings.clone();
-        let refresh = self.refresh_keys.generate();
-        let token_hash = self.refresh_keys.hash(&refresh);
-        let user_id = user.id.clone();
-        let session = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = ids::now();
-                db::users::reset_failed_logins(conn, &user_id)?;
-                audit::record(conn, AuditKind::Login, Some(&user_id), &Actor::user(&user_id), &client, "")?;
-                open_session(conn, &settings, &user_id, &client, &token_hash, now)
-            })
-        })
-        .await?;
-        self.issue(user, session, refresh)
-    }
-
-    /// Audits a failed sign-in and, when it starts a throttle step, the step: one event per
-    /// step rather than one per refused attempt, so an attack cannot flood the audit log.
-    pub(super) async fn record_failed_login(
-        &self,
-        failure: Option<(String, i32)>,
-        client: Client,
-    ) -> Result<(), AuthError> {
-        db::run(&self.pool, move |conn| {
-            let Some((user_id, count)) = &failure else {
-                audit::record(conn, AuditKind::LoginFailed, None, &Actor::Anonymous, &client, "unknown user")?;
-                return Ok(());
-            };
-            let detail = format!("wrong password (failure {count} in a row)");
-            audit::record(conn, AuditKind::LoginFailed, Some(user_id), &Actor::Anonymous, &client, &detail)?;
-            let delay = super::throttle::delay_after(*count);
-            if delay > 0 {
-                let detail = format!("account throttled: {count} failures in a row, next attempt in {delay} s");
-                audit::record(conn, AuditKind::RateLimited, Some(user_id), &Actor::Anonymous, &client, &detail)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
     /// Rotates a refresh token: the old one dies and its successor is issued, in one transaction.
     pub async fn refresh(&self, raw: &str, client: Client) -> Result<Issued, AuthError> {
         if !RefreshKeys::is_well_formed(raw) {
@@ -286,6 +243,7 @@ impl Auth {
                     issued_at,
                     session_id,
                     user,
+                    device_cookie: None,
                 })
             }
             Rotation::Reused => Err(AuthError::RefreshTokenReused),
@@ -427,7 +385,7 @@ impl Auth {
         Ok(self.keys.sign(&claims)?)
     }
 
-    fn issue(&self, user: UserRow, session: SessionRow, refresh_token: String) -> Result<Issued, AuthError> {
+    pub(super) fn issue(&self, user: UserRow, session: SessionRow, refresh_token: String) -> Result<Issued, AuthError> {
         let access_token = self.sign_access(&user, &session.id)?;
         Ok(Issued {
             access_token,
@@ -437,19 +395,9 @@ impl Auth {
             issued_at: session.last_used_at,
             session_id: session.id,
             user,
+            device_cookie: None,
         })
     }
-}
-
-/// Counts a password attempt against a (locked) account, unless the account must wait (see
-/// `throttle`), in which case the attempt is refused without a write or a bcrypt.
-pub fn claim_attempt(conn: &mut AnyConnection, user: UserRow) -> Result<UserRow, AuthError> {
-    let now = ids::now();
-    if let Some(wait) = super::throttle::wait_secs(user.failed_logins, user.last_failed_login_at, now) {
-        return Err(AuthError::RateLimited(wait));
-    }
-    db::users::count_attempt(conn, &user.id, now)?;
-    Ok(user)
 }
 
 /// Inserts a user inside a write transaction: a taken username or email (checked here, and by
@@ -488,7 +436,7 @@ fn insert_account(
 }
 
 /// Inserts a new session and its first refresh token.
-fn open_session(
+pub(super) fn open_session(
     conn: &mut AnyConnection,
     settings: &Settings,
     user_id: &str,

@@ -1,5 +1,6 @@
 //! Persistence: one connection type over SQLite or PostgreSQL, chosen from the URL scheme.
 pub mod audit;
+pub mod devices;
 pub mod resets;
 pub mod schema;
 pub mod sessions;

@@ -65,7 +65,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_devices (id, user_id) {
+        id -> Text,
+        user_id -> Text,
+        failed_logins -> Integer,
+        last_failed_login_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        last_login_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(login_devices -> users (user_id));
 diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, audit_events, password_resets);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    audit_events,
+    password_resets,
+    login_devices
+);

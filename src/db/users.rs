@@ -114,24 +114,12 @@ pub fn count_admins(conn: &mut AnyConnection) -> QueryResult<i64> {
     users::table.filter(users::role.eq("admin")).count().get_result(conn)
 }
 
-/// Takes the row lock of the account a sign-in names (a no-op write), so that attempts on one
-/// account are counted one after another instead of racing.
-pub fn lock_for_attempt(conn: &mut AnyConnection, key: &str, is_email: bool) -> QueryResult<usize> {
-    let target = users::table.into_boxed();
-    let target =
-        if is_email { target.filter(users::email_key.eq(key)) } else { target.filter(users::username_key.eq(key)) };
-    let ids: Vec<String> = target.select(users::id).load(conn)?;
-    diesel::update(users::table.filter(users::id.eq_any(ids)))
-        .set(users::failed_logins.eq(users::failed_logins))
-        .execute(conn)
-}
-
-/// Counts a password attempt against the account before the password is checked; a success
-/// resets the count afterwards.
-pub fn count_attempt(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<usize> {
+/// Counts a failed password attempt; returns the failures in a row so far.
+pub fn record_failure(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<i32> {
     diesel::update(users::table.find(id))
         .set((users::failed_logins.eq(users::failed_logins + 1), users::last_failed_login_at.eq(now)))
-        .execute(conn)
+        .returning(users::failed_logins)
+        .get_result(conn)
 }
 
 pub fn reset_failed_logins(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {

@@ -88,6 +88,7 @@ pub struct LoginBody {
 }
 
 pub async fn login(
+    req: HttpRequest,
     auth: web::Data<Auth>,
     session: Session,
     client: Client,
@@ -101,7 +102,9 @@ pub async fn login(
         let login = check.login_name(body.username);
         let password = check.current_password("password", body.password);
         check.finish()?;
-        Ok::<_, ApiError>(auth.login(vouched(login)?, &vouched(password)?, client).await?)
+        Ok::<_, ApiError>(
+            auth.login(vouched(login)?, &vouched(password)?, client, cookies::device_of(&req).as_deref()).await?,
+        )
     }
     .await;
     match (kind, outcome) {

@@ -7,6 +7,9 @@ use crate::config::Settings;
 
 pub const ACCESS_COOKIE: &str = "access_token";
 pub const REFRESH_COOKIE: &str = "refresh_token";
+/// The signed device cookie of a client that signed in before (see `auth::devices`); logout
+/// keeps it, since it only ever relaxes the throttle for this client's own attempts.
+pub const DEVICE_COOKIE: &str = "device";
 
 /// The refresh cookie is `SameSite=Strict`: no other site can make a browser send it.
 /// The access cookie is `Lax`, so a link from mail or another site opens a page signed in;
@@ -36,9 +39,19 @@ pub fn set_refresh(response: &mut HttpResponseBuilder, settings: &Settings, issu
     response.cookie(cookie(settings, REFRESH_COOKIE, issued.refresh_token.clone(), max_age, SameSite::Strict));
 }
 
+/// The token cookies, and the device cookie after a sign-in.
 pub fn set_both(response: &mut HttpResponseBuilder, settings: &Settings, issued: &Issued) {
     set_access(response, settings, issued);
     set_refresh(response, settings, issued);
+    if let Some(device) = &issued.device_cookie {
+        let max_age = crate::auth::devices::DEVICE_TTL_SECS;
+        response.cookie(cookie(settings, DEVICE_COOKIE, device.clone(), max_age, SameSite::Strict));
+    }
+}
+
+/// The device cookie a request carries, if any.
+pub fn device_of(req: &actix_web::HttpRequest) -> Option<String> {
+    req.cookie(DEVICE_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
 
 pub fn clear(response: &mut HttpResponseBuilder, settings: &Settings) {

@@ -70,12 +70,13 @@ impl OAuthError {
 /// Body problems (413, 415, malformed) answer through `Input` with the contract's codes, whose
 /// `{"error": "invalid_request", "error_description"}` shape is RFC 6749's too.
 pub async fn token(
+    req: actix_web::HttpRequest,
     auth: web::Data<Auth>,
     client: Client,
     input: Result<Input<TokenRequest>, ApiError>,
 ) -> HttpResponse {
     let outcome = match input {
-        Ok(input) => grant(&auth, client, input).await,
+        Ok(input) => grant(&auth, client, input, super::cookies::device_of(&req).as_deref()).await,
         // RFC 6749 §5.2: a body of the wrong type is an invalid request, not a 415.
         Err(ApiError::UnsupportedMediaType) => {
             Err(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded"))
@@ -93,7 +94,13 @@ pub async fn token(
     }
 }
 
-async fn grant(auth: &Auth, client: Client, input: Input<TokenRequest>) -> Result<Issued, OAuthError> {
+/// A client that keeps cookies may present its device cookie here too (see `auth::devices`).
+async fn grant(
+    auth: &Auth,
+    client: Client,
+    input: Input<TokenRequest>,
+    device_cookie: Option<&str>,
+) -> Result<Issued, OAuthError> {
     if input.kind != BodyKind::Form {
         return Err(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded"));
     }
@@ -107,7 +114,7 @@ async fn grant(auth: &Auth, client: Client, input: Input<TokenRequest>) -> Resul
             if password.is_empty() || password.len() > crate::domain::PASSWORD_MAX_BYTES {
                 return Err(OAuthError::InvalidRequest("password is missing or too long"));
             }
-            Ok(auth.login(login, &secrecy::SecretString::from(password), client).await?)
+            Ok(auth.login(login, &secrecy::SecretString::from(password), client, device_cookie).await?)
         }
         Some("refresh_token") => {
             let token = request.refresh_token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;

@@ -17,3 +17,4 @@ mod refresh;
 mod review_fixes;
 mod sessions;
 mod signup_login;
+mod throttle;

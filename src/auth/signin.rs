@@ -1,0 +1,188 @@
+//! Password checks under the per-account throttle: sign-in, and the current-password checks of
+//! account self-service. Who an attempt counts against is its `Subject`: a trusted device of
+//! the account when the client presents one (see `devices`), else the account itself.
+use secrecy::SecretString;
+
+use super::gate::{Admitted, Failures};
+use super::service::{open_session, write_transaction};
+use super::{Auth, AuthError, Issued};
+use crate::audit::{self, Actor, AuditKind, Client};
+use crate::db::users::UserRow;
+use crate::domain::LoginName;
+use crate::{db, ids};
+
+/// Whose failures a password attempt counts against.
+#[derive(Debug, Clone)]
+enum Subject {
+    Account { user_id: String },
+    TrustedDevice { device_id: String, user_id: String },
+}
+
+impl Subject {
+    fn gate_key(&self) -> String {
+        match self {
+            Subject::Account { user_id } => format!("account:{user_id}"),
+            Subject::TrustedDevice { device_id, user_id } => format!("device:{device_id}:{user_id}"),
+        }
+    }
+
+    fn user_id(&self) -> &str {
+        match self {
+            Subject::Account { user_id } | Subject::TrustedDevice { user_id, .. } => user_id,
+        }
+    }
+}
+
+impl Auth {
+    /// Signs in with a password. `device_cookie` is the client's device cookie, if it sent one.
+    pub async fn login(
+        &self,
+        login: LoginName,
+        password: &SecretString,
+        client: Client,
+        device_cookie: Option<&str>,
+    ) -> Result<Issued, AuthError> {
+        let (key, is_email) = (login.key.clone(), login.is_email);
+        let user = db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::find_by_login(conn, &key, is_email)?))
+            .await?;
+        let Some(user) = user else {
+            // Unknown users are checked against a dummy hash: same work, same time.
+            self.hasher.verify(password, None).await?;
+            self.record_failure(None, client).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        let device_id = device_cookie.and_then(|cookie| self.devices.verify(cookie));
+        let subject = self.subject(&user.id, device_id.as_deref()).await?;
+        let admitted = self.admit(&subject).await?;
+        if !self.hasher.verify(password, Some(user.password_hash.clone())).await? {
+            self.record_failure(Some(&subject), client).await?;
+            drop(admitted);
+            return Err(AuthError::InvalidCredentials);
+        }
+        let device_id = device_id.unwrap_or_else(|| ids::random_b64(16));
+        let issued = self.open_signed_in_session(user, &subject, &device_id, client).await;
+        drop(admitted);
+        issued
+    }
+
+    /// After a correct password: the subject's failures are cleared, the device becomes trusted
+    /// for the account, and the session opens, in one transaction.
+    async fn open_signed_in_session(
+        &self,
+        user: UserRow,
+        subject: &Subject,
+        device_id: &str,
+        client: Client,
+    ) -> Result<Issued, AuthError> {
+        let settings = self.settings.clone();
+        let refresh = self.refresh_keys.generate();
+        let token_hash = self.refresh_keys.hash(&refresh);
+        let (user_id, subject, device) = (user.id.clone(), subject.clone(), device_id.to_string());
+        let session = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let now = ids::now();
+                if let Subject::Account { user_id } = &subject {
+                    db::users::reset_failed_logins(conn, user_id)?;
+                }
+                db::devices::trust(conn, &device, &user_id, now)?;
+                audit::record(conn, AuditKind::Login, Some(&user_id), &Actor::user(&user_id), &client, "")?;
+                open_session(conn, &settings, &user_id, &client, &token_hash, now)
+            })
+        })
+        .await?;
+        let mut issued = self.issue(user, session, refresh)?;
+        issued.device_cookie = Some(self.devices.cookie_for(device_id));
+        Ok(issued)
+    }
+
+    /// Checks a signed-in user's current password under the account's throttle, so a stolen
+    /// session cannot be used to guess it (a wrong one is `InvalidCredentials`).
+    pub(super) async fn check_password(
+        &self,
+        user_id: &str,
+        password: &SecretString,
+        client: &Client,
+    ) -> Result<(), AuthError> {
+        let subject = Subject::Account { user_id: user_id.to_string() };
+        let admitted = self.admit(&subject).await?;
+        let uid = user_id.to_string();
+        let user = db::run(&self.pool, move |conn| db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)).await?;
+        let outcome = if self.hasher.verify(password, Some(user.password_hash)).await? {
+            let uid = user_id.to_string();
+            db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::reset_failed_logins(conn, &uid)?)).await?;
+            Ok(())
+        } else {
+            self.record_failure(Some(&subject), client.clone()).await?;
+            Err(AuthError::InvalidCredentials)
+        };
+        drop(admitted);
+        outcome
+    }
+
+    /// The subject of an attempt: the device, if the cookie names one trusted for this account.
+    async fn subject(&self, user_id: &str, device_id: Option<&str>) -> Result<Subject, AuthError> {
+        let account = Subject::Account { user_id: user_id.to_string() };
+        let Some(device_id) = device_id else { return Ok(account) };
+        let (did, uid) = (device_id.to_string(), user_id.to_string());
+        let trusted = db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::devices::failures(conn, &did, &uid)?))
+            .await?
+            .is_some();
+        Ok(if trusted {
+            Subject::TrustedDevice { device_id: device_id.to_string(), user_id: user_id.to_string() }
+        } else {
+            account
+        })
+    }
+
+    /// Waits for the gate (see `gate`) and applies the throttle to the subject's recorded failures.
+    async fn admit(&self, subject: &Subject) -> Result<Admitted, AuthError> {
+        self.attempts
+            .admit(&subject.gate_key(), || {
+                let subject = subject.clone();
+                db::run(&self.pool, move |conn| recorded_failures(conn, &subject))
+            })
+            .await
+    }
+
+    /// Counts a failed attempt and audits it, plus the throttle step it starts, if any: one
+    /// event per step rather than one per refused attempt, so an attack cannot flood the log.
+    async fn record_failure(&self, subject: Option<&Subject>, client: Client) -> Result<(), AuthError> {
+        let subject = subject.cloned();
+        db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let Some(subject) = &subject else {
+                    audit::record(conn, AuditKind::LoginFailed, None, &Actor::Anonymous, &client, "unknown user")?;
+                    return Ok(());
+                };
+                let now = ids::now();
+                let user_id = subject.user_id();
+                let (count, who) = match subject {
+                    Subject::Account { user_id } => (db::users::record_failure(conn, user_id, now)?, "account"),
+                    Subject::TrustedDevice { device_id, user_id } => {
+                        (db::devices::record_failure(conn, device_id, user_id, now)?, "trusted device")
+                    }
+                };
+                let detail = format!("wrong password ({who}: failure {count} in a row)");
+                audit::record(conn, AuditKind::LoginFailed, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+                let delay = super::throttle::delay_after(count);
+                if delay > 0 {
+                    let detail = format!("{who} throttled: {count} failures in a row, next attempt in {delay} s");
+                    audit::record(conn, AuditKind::RateLimited, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+                }
+                Ok::<_, AuthError>(())
+            })
+        })
+        .await
+    }
+}
+
+fn recorded_failures(conn: &mut db::AnyConnection, subject: &Subject) -> Result<Failures, AuthError> {
+    Ok(match subject {
+        Subject::Account { user_id } => {
+            db::users::find(conn, user_id)?.map(|u| (u.failed_logins, u.last_failed_login_at)).unwrap_or((0, None))
+        }
+        Subject::TrustedDevice { device_id, user_id } => {
+            db::devices::failures(conn, device_id, user_id)?.unwrap_or((0, None))
+        }
+    })
+}
