@@ -58,6 +58,26 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Every `X-Forwarded-For` line of a request, in order, as one comma-separated list (RFC 9110
+/// §5.3: repeated lines are one list). A proxy that appends its own line must not be outvoted
+/// by a line the client wrote first. A line that is not text becomes an unparsable hop.
+pub fn forwarded_for(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    let lines: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .map(|v| v.to_str().map(str::to_string).unwrap_or_else(|_| "unreadable".into()))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
+/// What per-IP limits count against: an IPv4 address, or the /64 of an IPv6 one (a single
+/// subscriber usually holds a whole /64, so per-address keys would be free for the asking).
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
 /// right-most address of `X-Forwarded-For` that is not itself a trusted proxy.
 pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpRange]) -> Option<IpAddr> {
@@ -105,6 +125,30 @@ mod tests {
             &ranges("10.0.0.0/8"),
         );
         assert_eq!(ip, Some("198.51.100.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv6_keys_are_the_64_prefix_and_ipv4_keys_the_address() {
+        let key = |s: &str| limit_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:3"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2::2"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(key("::ffff:192.0.2.1"), "192.0.2.1");
+    }
+
+    #[test]
+    fn repeated_forwarded_for_lines_are_one_list_in_order() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut headers = HeaderMap::new();
+        let name = HeaderName::from_static("x-forwarded-for");
+        headers.append(name.clone(), HeaderValue::from_static("6.6.6.6"));
+        headers.append(name, HeaderValue::from_static("203.0.113.7, 10.0.0.5"));
+        let list = forwarded_for(&headers).unwrap();
+        assert_eq!(list, "6.6.6.6,203.0.113.7, 10.0.0.5");
+        let ip = client_ip(Some("10.0.0.2".parse().unwrap()), Some(&list), &ranges("10.0.0.0/8"));
+        assert_eq!(ip, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(forwarded_for(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub struct Application {
     port: u16,
     server: Server,
     auth: Auth,
+    limiter: crate::routes::limits::AuthLimiter,
 }
 
 impl Application {
@@ -37,6 +38,7 @@ impl Application {
         let secure = auth.settings.cookie_secure;
         // Built once, outside the worker factory, so every worker shares the same buckets.
         let limiter = crate::routes::limits::auth_limiter(&auth.settings);
+        let shared_limiter = limiter.clone();
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
                 .cookie_name("portcullis_session".into())
@@ -56,7 +58,7 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        Ok(Self { port, server, auth })
+        Ok(Self { port, server, auth, limiter: shared_limiter })
     }
 
     pub fn port(&self) -> u16 {
@@ -67,8 +69,12 @@ impl Application {
         &self.auth
     }
 
+    /// Serves until stopped, pruning idle rate-limit buckets meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let pruning = actix_web::rt::spawn(crate::routes::limits::prune_forever(self.limiter));
+        let outcome = self.server.await;
+        pruning.abort();
+        outcome
     }
 }
 

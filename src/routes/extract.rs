@@ -142,8 +142,8 @@ impl FromRequest for Client {
 pub fn client_of(req: &HttpRequest) -> Client {
     let trusted =
         req.app_data::<web::Data<Auth>>().map(|auth| auth.settings.trusted_proxies.clone()).unwrap_or_default();
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted)
+    let forwarded = crate::net::forwarded_for(req.headers());
+    let ip = crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded.as_deref(), &trusted)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
     let user_agent = req

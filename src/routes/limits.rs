@@ -18,8 +18,9 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::net::IpRange;
 
-/// Keys requests by the client's IP: the peer, or the right-most untrusted `X-Forwarded-For`
-/// hop when the peer is a trusted proxy. Nobody else's header is believed.
+/// Keys requests by the client's IP (an IPv6 client by its /64): the peer, or the right-most
+/// untrusted `X-Forwarded-For` hop when the peer is a trusted proxy. Nobody else's header is
+/// believed.
 #[derive(Clone)]
 pub struct ClientIp {
     trusted: Arc<Vec<IpRange>>,
@@ -32,8 +33,9 @@ impl KeyExtractor for ClientIp {
     type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
 
     fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
-        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &self.trusted)
+        let forwarded = crate::net::forwarded_for(req.headers());
+        crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded.as_deref(), &self.trusted)
+            .map(crate::net::limit_key)
             .ok_or_else(|| SimpleKeyExtractionError::new("the client address is unknown"))
     }
 
@@ -74,6 +76,28 @@ pub fn auth_limiter(settings: &Settings) -> AuthLimiter {
         .expect("burst and period are validated as positive by the configuration")
 }
 
+/// How often idle buckets are dropped. A bucket that has refilled completely is no different
+/// from a fresh one, so dropping it changes no verdict; it only bounds memory by recent traffic.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Drops every bucket that has refilled completely; returns how many remain.
+pub fn prune(limiter: &AuthLimiter) -> usize {
+    let buckets = limiter.limiter();
+    buckets.retain_recent();
+    buckets.shrink_to_fit();
+    buckets.len()
+}
+
+/// Prunes the limiter every `PRUNE_EVERY` for as long as the server runs.
+pub async fn prune_forever(limiter: AuthLimiter) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let remaining = prune(&limiter);
+        tracing::debug!(remaining, "pruned idle per-IP rate-limit buckets");
+    }
+}
+
 /// Browsers (navigations and form submissions, which accept HTML) get a 429 as an HTML page;
 /// the headers stay.
 pub async fn html_for_browsers<B: MessageBody + 'static>(
@@ -102,4 +126,26 @@ pub async fn html_for_browsers<B: MessageBody + 'static>(
         }
     }
     Ok(ServiceResponse::new(req, page).map_into_right_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_buckets_are_pruned() {
+        let vars = [("AUTH_RATE_LIMIT_BURST", "1"), ("AUTH_RATE_LIMIT_REPLENISH_SECS", "1")];
+        let settings = Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+            .expect("settings");
+        let limiter = auth_limiter(&settings);
+        for i in 0..1000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(limiter.limiter().check_key(&ip).is_ok());
+        }
+        assert_eq!(limiter.limiter().len(), 1000);
+        assert_eq!(prune(&limiter), 1000, "buckets still refilling are kept");
+        // governor drops a key once its theoretical arrival time is a whole period in the past.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(prune(&limiter), 0, "refilled buckets are dropped");
+    }
 }

@@ -13,6 +13,7 @@ mod expired_access;
 mod input;
 mod outages;
 mod protocols;
+mod proxies;
 mod refresh;
 mod review_fixes;
 mod sessions;
