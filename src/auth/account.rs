@@ -27,6 +27,8 @@ impl Auth {
             write_transaction(conn, |conn| {
                 let now = ids::now();
                 db::users::set_password_hash(conn, &uid, &hash)?;
+                // A reset link mailed before the change must not undo it.
+                db::resets::supersede(conn, &uid, now)?;
                 let others = db::sessions::revoke_others(conn, &uid, &keep, now)?;
                 db::tokens::revoke_for_sessions(conn, &others, now)?;
                 let detail = format!("other_sessions_ended={}", others.len());
@@ -48,6 +50,8 @@ impl Auth {
         let user = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let Some(user) = db::users::find_by_login(conn, &email_key, true)? else { return Ok(None) };
+                // Concurrent requests for one account take turns, so each supersedes the last.
+                db::users::lock(conn, &user.id)?;
                 let now = ids::now();
                 db::resets::supersede(conn, &user.id, now)?;
                 db::resets::insert(
@@ -87,12 +91,20 @@ impl Auth {
             return Err(AuthError::InvalidResetToken);
         }
         let token_hash = self.refresh_keys.hash_reset(token);
+        // A token that cannot be redeemed costs one indexed read, never a bcrypt.
+        let lookup = token_hash.clone();
+        let live = db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::resets::is_live(conn, &lookup, ids::now())?))
+            .await?;
+        if !live {
+            return Err(AuthError::InvalidResetToken);
+        }
         let hash = self.hasher.hash(new.secret()).await?;
         let user_id = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = ids::now();
                 let user_id = db::resets::redeem(conn, &token_hash, now)?.ok_or(AuthError::InvalidResetToken)?;
                 db::users::set_password_hash(conn, &user_id, &hash)?;
+                db::resets::supersede(conn, &user_id, now)?;
                 db::users::bump_token_version(conn, &user_id)?;
                 let sessions = db::sessions::revoke_all_for_user(conn, &user_id, now)?;
                 db::tokens::revoke_for_sessions(conn, &sessions, now)?;

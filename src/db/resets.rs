@@ -28,6 +28,17 @@ pub fn insert(conn: &mut AnyConnection, reset: &ResetRow) -> QueryResult<()> {
     diesel::insert_into(password_resets::table).values(reset).execute(conn).map(|_| ())
 }
 
+/// Whether a token exists, unused and unexpired (a cheap check before any bcrypt).
+pub fn is_live(conn: &mut AnyConnection, token_hash: &str, now: i64) -> QueryResult<bool> {
+    let live = password_resets::table
+        .filter(password_resets::token_hash.eq(token_hash))
+        .filter(password_resets::used_at.is_null())
+        .filter(password_resets::expires_at.gt(now))
+        .count()
+        .get_result::<i64>(conn)?;
+    Ok(live > 0)
+}
+
 /// Spends a live token: returns its user if it existed, was unused and unexpired.
 pub fn redeem(conn: &mut AnyConnection, token_hash: &str, now: i64) -> QueryResult<Option<String>> {
     let live = password_resets::table

@@ -114,6 +114,12 @@ pub fn count_admins(conn: &mut AnyConnection) -> QueryResult<i64> {
     users::table.filter(users::role.eq("admin")).count().get_result(conn)
 }
 
+/// Takes the row lock of a user (a no-op write) until the transaction ends, so that
+/// read-then-write sequences on that user's rows take turns on PostgreSQL too.
+pub fn lock(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::id.eq(users::id)).execute(conn)
+}
+
 /// Counts a failed password attempt; returns the failures in a row so far.
 pub fn record_failure(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<i32> {
     diesel::update(users::table.find(id))

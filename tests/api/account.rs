@@ -192,3 +192,59 @@ async fn the_last_admin_cannot_delete_their_account() {
     assert_error(response, StatusCode::CONFLICT, "conflict").await;
     let _: Value = app.get_bearer("/api/me", &token).await.json().await.unwrap();
 }
+
+/// Reset links that are neither used nor expired.
+async fn live_reset_links(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    use portcullis::db::schema::password_resets;
+    app.query(|conn| {
+        password_resets::table
+            .filter(password_resets::used_at.is_null())
+            .filter(password_resets::expires_at.gt(portcullis::ids::now()))
+            .count()
+            .get_result(conn)
+    })
+    .await
+}
+
+dual! {
+    async fn a_password_change_retires_reset_links_requested_before_it(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        let (access, _) = app.session("alice").await;
+        forgot(&app, "alice@example.com").await;
+        let token = reset_token(&app.wait_for_mail("alice@example.com").await);
+        assert_eq!(change_password(&app, &access, PASSWORD, NEW_PASSWORD).await.status(), StatusCode::NO_CONTENT);
+        assert_error(reset(&app, &token, "a thief's passphrase 99").await, StatusCode::BAD_REQUEST, "invalid_reset_token").await;
+        let login = app.post_json(&app.api, "/auth/login", json!({"username": "alice", "password": NEW_PASSWORD})).await;
+        assert_eq!(login.status(), StatusCode::OK);
+    }
+
+    async fn concurrent_forgot_requests_leave_one_live_link(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        let requests = (0..10).map(|_| forgot(&app, "alice@example.com"));
+        for response in futures::future::join_all(requests).await {
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+        }
+        // The mails go out after the answers: wait for all ten.
+        for _ in 0..200 {
+            if app.outbox_len() == 10 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(app.outbox_len(), 10);
+        assert_eq!(live_reset_links(&app).await, 1);
+    }
+
+    async fn a_bogus_reset_token_costs_no_bcrypt(db: Db) {
+        let Some(app) = spawn_app_with(db, &[("BCRYPT_COST", "12")]).await else { return };
+        let started = Instant::now();
+        let response = reset(&app, &"C".repeat(43), NEW_PASSWORD).await;
+        let elapsed = started.elapsed();
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_reset_token").await;
+        // One bcrypt at cost 12 takes a quarter of a second or more here.
+        assert!(elapsed < Duration::from_millis(120), "a bogus token took {elapsed:?}");
+    }
+}
