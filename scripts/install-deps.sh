@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 dpkg -s libpq-dev >/dev/null 2>&1 || need+=(libpq-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# The key-file tests check that OpenSSL reads the keys we write.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${PORTCULLIS_SKIP_BROWSER:-}" != "1" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)

@@ -155,6 +155,14 @@ impl Settings {
         if self.database_url.is_in_memory() {
             return Err(bad("DATABASE_URL", "an in-memory database is not allowed in production"));
         }
+        // Without SMTP, reset links would sit in clear in the outbox directory.
+        if self.smtp_url.is_none() {
+            return Err(bad("SMTP_URL", "is required in production (reset links are mailed, never written to disk)"));
+        }
+        // Reset links carry a bearer secret: never over plain http.
+        if !self.public_url.starts_with("https://") {
+            return Err(bad("PUBLIC_URL", "must be an https:// URL in production"));
+        }
         Ok(())
     }
 

@@ -17,6 +17,8 @@ pub struct Page {
 
 impl Page {
     pub const MAX_SIZE: i64 = 100;
+    /// Far beyond any listing, and small enough that offsets and "next page" never overflow.
+    pub const MAX_NUMBER: i64 = 1_000_000;
 
     pub fn new(number: Option<i64>, size: Option<i64>) -> Self {
         Page { number: number.unwrap_or(1).max(1), size: size.unwrap_or(20).clamp(1, Self::MAX_SIZE) }

@@ -45,9 +45,11 @@ fn generate(alg: JwtAlgorithm) -> anyhow::Result<String> {
     loop {
         rand::rng().fill_bytes(&mut seed);
         let pem = match alg {
-            JwtAlgorithm::EdDsa => {
-                ed25519_dalek::SigningKey::from_bytes(&seed).to_pkcs8_pem(Default::default()).map(|p| p.to_string())
-            }
+            // PKCS#8 v1 (the seed alone), as `openssl genpkey` writes it: OpenSSL 3.0 and Python's
+            // `cryptography` refuse the v2 form that also carries the public key.
+            JwtAlgorithm::EdDsa => ed25519_dalek::pkcs8::KeypairBytes { secret_key: seed, public_key: None }
+                .to_pkcs8_pem(Default::default())
+                .map(|p| p.to_string()),
             JwtAlgorithm::Es256 => match p256::SecretKey::from_slice(&seed) {
                 Ok(key) => key.to_pkcs8_pem(Default::default()).map(|p| p.to_string()),
                 // Outside the curve's order (probability ~2^-32): draw again.

@@ -20,8 +20,15 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn page(&self) -> Page {
-        Page::new(self.page, self.per_page)
+    /// The page asked for: `page` from 1 to `Page::MAX_NUMBER` (else 400), `per_page` clamped to
+    /// 1..=100.
+    pub fn page(&self) -> Result<Page, ApiError> {
+        match self.page {
+            Some(n) if !(1..=Page::MAX_NUMBER).contains(&n) => {
+                Err(ApiError::invalid(format!("page must be from 1 to {}", Page::MAX_NUMBER)))
+            }
+            number => Ok(Page::new(number, self.per_page)),
+        }
     }
 
     pub fn prefix(&self) -> Result<Option<String>, ApiError> {
@@ -84,7 +91,7 @@ impl From<AuditRow> for AuditEvent {
 
 /// `GET /api/admin/users?q=&page=&per_page=`: `X-Total-Count` tells how many match in all.
 pub async fn list_users(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
-    let (users, total) = auth.list_users(query.prefix()?, query.page()).await?;
+    let (users, total) = auth.list_users(query.prefix()?, query.page()?).await?;
     let body: Vec<User> = users.into_iter().map(User::from).collect();
     Ok(HttpResponse::Ok().insert_header(("X-Total-Count", total.to_string())).json(body))
 }
@@ -142,7 +149,7 @@ pub async fn update_user(
 }
 
 pub async fn audit(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
-    let events = auth.audit_events(query.user_id()?, query.kind()?, query.page()).await?;
+    let events = auth.audit_events(query.user_id()?, query.kind()?, query.page()?).await?;
     let body: Vec<AuditEvent> = events.into_iter().map(AuditEvent::from).collect();
     Ok(HttpResponse::Ok().json(body))
 }

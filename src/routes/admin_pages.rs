@@ -64,7 +64,10 @@ pub async fn users(
     caller: web::ReqData<Caller>,
     query: web::Query<ListQuery>,
 ) -> HttpResponse {
-    let page = query.page();
+    let page = match query.page() {
+        Ok(page) => page,
+        Err(e) => return page_error(&session, &caller, e),
+    };
     let prefix = match query.prefix() {
         Ok(prefix) => prefix,
         Err(e) => return page_error(&session, &caller, e),
@@ -195,7 +198,10 @@ pub async fn audit(
     caller: web::ReqData<Caller>,
     query: web::Query<ListQuery>,
 ) -> HttpResponse {
-    let page = query.page();
+    let page = match query.page() {
+        Ok(page) => page,
+        Err(e) => return page_error(&session, &caller, e),
+    };
     let kind = match query.kind() {
         Ok(kind) => kind,
         Err(e) => return page_error(&session, &caller, e),

@@ -223,3 +223,22 @@ dual! {
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     }
 }
+
+dual! {
+    async fn absurd_page_numbers_are_refused_not_overflowed(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let (admin, _) = app.admin_session("root").await;
+        for path in ["/api/admin/users?page=9223372036854775807", "/api/admin/audit?page=9223372036854775807", "/api/admin/users?page=0", "/api/admin/users?page=-5"] {
+            assert_error(app.get_bearer(path, &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+        }
+        assert_eq!(app.get_bearer("/api/admin/users?page=1000000", &admin).await.status(), StatusCode::OK);
+        // The pages answer with an HTML 400, not a panic.
+        let csrf = app.page_csrf("/login").await;
+        app.post_form("/auth/login", &[("csrf_token", &csrf), ("username", "root"), ("password", PASSWORD)]).await;
+        for path in ["/admin?page=9223372036854775807", "/admin/audit?page=9223372036854775807"] {
+            let page = app.browser.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
+            assert_eq!(page.status(), StatusCode::BAD_REQUEST, "{path}");
+            assert!(page.text().await.unwrap().contains("page must be from 1"), "{path}");
+        }
+    }
+}

@@ -9,6 +9,9 @@ fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
 
 const GOOD_SECRET: &str = "0123456789abcdef0123456789abcdef-a";
 const OTHER_SECRET: &str = "0123456789abcdef0123456789abcdef-b";
+/// What production needs besides the secrets.
+const PROD_MAIL: [(&str, &str); 2] =
+    [("SMTP_URL", "smtps://mailer:pw@mail.example.com"), ("PUBLIC_URL", "https://auth.example.com")];
 
 #[test]
 fn development_generates_missing_secrets_and_says_which() {
@@ -28,16 +31,38 @@ fn production_requires_real_distinct_secrets() {
     assert!(err.contains("JWT_SECRET") && err.contains("32 bytes"), "{err}");
     let err = settings(&[prod, ("JWT_SECRET", GOOD_SECRET), ("JWT_REFRESH_SECRET", GOOD_SECRET)]).unwrap_err();
     assert!(err.contains("JWT_REFRESH_SECRET") && err.contains("differ"), "{err}");
-    assert!(settings(&[prod, ("JWT_SECRET", GOOD_SECRET), ("JWT_REFRESH_SECRET", OTHER_SECRET)]).is_ok());
+    let complete =
+        [&[prod, ("JWT_SECRET", GOOD_SECRET), ("JWT_REFRESH_SECRET", OTHER_SECRET)][..], &PROD_MAIL].concat();
+    assert!(settings(&complete).is_ok());
 }
 
 #[test]
 fn production_refuses_insecure_cookies_and_in_memory_databases() {
-    let base = [("PORTCULLIS_ENV", "production"), ("JWT_SECRET", GOOD_SECRET), ("JWT_REFRESH_SECRET", OTHER_SECRET)];
+    let base = [
+        ("PORTCULLIS_ENV", "production"),
+        ("JWT_SECRET", GOOD_SECRET),
+        ("JWT_REFRESH_SECRET", OTHER_SECRET),
+        PROD_MAIL[0],
+        PROD_MAIL[1],
+    ];
     let err = settings(&[&base[..], &[("COOKIE_SECURE", "false")]].concat()).unwrap_err();
     assert!(err.contains("COOKIE_SECURE"), "{err}");
     let err = settings(&[&base[..], &[("DATABASE_URL", "sqlite://:memory:")]].concat()).unwrap_err();
     assert!(err.contains("DATABASE_URL"), "{err}");
+}
+
+#[test]
+fn production_refuses_reset_links_on_disk_or_over_plain_http() {
+    let secrets = [("PORTCULLIS_ENV", "production"), ("JWT_SECRET", GOOD_SECRET), ("JWT_REFRESH_SECRET", OTHER_SECRET)];
+    let err = settings(&[&secrets[..], &[PROD_MAIL[1]]].concat()).unwrap_err();
+    assert!(err.starts_with("configuration error: SMTP_URL:"), "{err}");
+    let err =
+        settings(&[&secrets[..], &[PROD_MAIL[0], ("PUBLIC_URL", "http://auth.example.com")]].concat()).unwrap_err();
+    assert!(err.starts_with("configuration error: PUBLIC_URL:"), "{err}");
+    let err = settings(&[&secrets[..], &[PROD_MAIL[0]]].concat()).unwrap_err();
+    assert!(err.contains("PUBLIC_URL"), "the http default is refused too: {err}");
+    // Development keeps the outbox and plain http for local use.
+    assert!(settings(&[]).is_ok());
 }
 
 #[test]
@@ -82,4 +107,21 @@ fn secrets_never_appear_in_debug_output() {
     for secret in [GOOD_SECRET, OTHER_SECRET, "db-password-42", "smtp-password-42"] {
         assert!(!debug.contains(secret), "{secret} in {debug}");
     }
+}
+
+#[test]
+fn production_without_smtp_stops_with_one_line_naming_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .env_clear()
+        .env("PORTCULLIS_ENV", "production")
+        .env("JWT_SECRET", GOOD_SECRET)
+        .env("JWT_REFRESH_SECRET", OTHER_SECRET)
+        .env("PUBLIC_URL", "https://auth.example.com")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SMTP_URL") && stderr.trim().lines().count() == 1, "{stderr}");
 }

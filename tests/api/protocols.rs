@@ -126,3 +126,42 @@ async fn the_openapi_document_lists_every_json_endpoint() {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
 }
+
+fn temp_keys_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("portcullis-keys-{}", portcullis::ids::new_id()))
+}
+
+dual! {
+    async fn generated_eddsa_keys_are_files_openssl_reads(db: Db) {
+        let dir = temp_keys_dir();
+        let Some(app) = spawn_app_with(db, &[("JWT_ALGORITHM", "EdDSA"), ("JWT_KEYS_DIR", &dir.display().to_string())]).await else { return };
+        app.signup(&app.api, "alice").await;
+        let path = dir.join("eddsa-private.pem");
+        let out = std::process::Command::new("openssl").arg("pkey").arg("-in").arg(&path).arg("-pubout").output().expect("openssl runs");
+        assert!(out.status.success(), "openssl pkey refused the key: {}", String::from_utf8_lossy(&out.stderr));
+        // The public key OpenSSL derives is the one the JWKS publishes.
+        let spki_pem = String::from_utf8(out.stdout).unwrap();
+        use ed25519_dalek::pkcs8::DecodePublicKey;
+        let public = ed25519_dalek::VerifyingKey::from_public_key_pem(&spki_pem).unwrap();
+        let jwks: Value = app.api.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+        use base64::Engine;
+        assert_eq!(jwks["keys"][0]["x"], base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public.to_bytes()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    async fn eddsa_keys_written_as_pkcs8_v2_are_still_read(db: Db) {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let dir = temp_keys_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let v2 = key.to_pkcs8_pem(Default::default()).unwrap();
+        std::fs::write(dir.join("eddsa-private.pem"), v2.as_bytes()).unwrap();
+        let Some(app) = spawn_app_with(db, &[("JWT_ALGORITHM", "EdDSA"), ("JWT_KEYS_DIR", &dir.display().to_string())]).await else { return };
+        let jwks: Value = app.api.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+        use base64::Engine;
+        assert_eq!(jwks["keys"][0]["x"], base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()));
+        let access = app.signup(&app.api, "alice").await["access_token"].as_str().unwrap().to_string();
+        assert_eq!(app.get_bearer("/api/me", &access).await.status(), StatusCode::OK);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
