@@ -233,7 +233,7 @@ scenario('a page that outlives its access token still loads', async ({ fresh }) 
   check(after && after.value !== before, 'the transparent refresh did not rotate the refresh_token cookie');
 });
 
-scenario('five parallel script calls after expiry make exactly one refresh', async ({ fresh }) => {
+scenario('five parallel script calls after expiry are refreshed by the server, once', async ({ fresh }) => {
   const context = await fresh();
   const page = await context.newPage();
   const username = uniqueName('p5');
@@ -250,8 +250,12 @@ scenario('five parallel script calls after expiry make exactly one refresh', asy
   const statuses = results.map((r) => r.status);
   check(statuses.every((s) => s === 200), `portcullis.fetch statuses ${JSON.stringify(statuses)}, expected five 200s`);
   check(results.every((r) => r.body && r.body.username === username), `an /api/me body is not ${username}: ${JSON.stringify(results.map((r) => r.body))}`);
-  check(firstAnswers.filter((s) => s === 401).length === 5, `expected the five first calls to get 401 (expired), /api/me answers were ${JSON.stringify(firstAnswers)}`);
-  check(refreshes.count === 1, `${refreshes.count} requests to /auth/refresh, expected exactly 1`);
+  // The refresh cookie rides along: the server rotates it (one rotation, the others inside the
+  // reuse grace) and answers every call at once, with no 401 and no script-side refresh.
+  check(firstAnswers.length === 5 && firstAnswers.every((s) => s === 200), `expected five direct 200s, /api/me answers were ${JSON.stringify(firstAnswers)}`);
+  check(refreshes.count === 0, `${refreshes.count} requests to /auth/refresh, expected none`);
+  await page.reload();
+  await expectDashboardFor(page, username, 'reload after the parallel calls (no theft alarm)');
 });
 
 scenario('two tabs refreshing at once do not sign the user out', async ({ fresh }) => {
@@ -264,16 +268,13 @@ scenario('two tabs refreshing at once do not sign the user out', async ({ fresh 
   await expectDashboardFor(second, username, 'second tab');
   await outliveAccessToken(context);
 
-  const refreshes = countRefreshes(context);
   const startAt = Date.now() + 300;
   const [a, b] = await Promise.all([fetchMe(first, 1, startAt), fetchMe(second, 1, startAt)]);
   check(a[0].status === 200 && b[0].status === 200, `tab statuses ${a[0].status} and ${b[0].status} (bodies ${JSON.stringify(a[0].body)} / ${JSON.stringify(b[0].body)}), expected 200 and 200`);
-  check(refreshes.count >= 1, 'no request to /auth/refresh: the calls did not go through expiry');
   for (const [label, page] of [['first', first], ['second', second]]) {
     await page.reload();
-    await expectDashboardFor(page, username, `${label} tab reload after the refresh (${refreshes.count} refresh request(s))`);
+    await expectDashboardFor(page, username, `${label} tab reload after the refresh`);
   }
-  return `${refreshes.count} request(s) to /auth/refresh across both tabs`;
 });
 
 scenario('log out lands on /login and the dashboard is closed', async ({ fresh }) => {
