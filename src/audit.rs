@@ -72,15 +72,15 @@ impl AuditKind {
 
 /// Where a request came from, as recorded on sessions and audit events.
 #[derive(Debug, Clone, Default)]
-pub struct Client {
+pub struct Requester {
     pub ip: String,
     pub user_agent: String,
 }
 
-impl Client {
+impl Requester {
     /// The command line, for events that no HTTP request caused.
     pub fn cli() -> Self {
-        Client { ip: String::new(), user_agent: "portcullis-cli".into() }
+        Requester { ip: String::new(), user_agent: "portcullis-cli".into() }
     }
 }
 
@@ -117,7 +117,7 @@ pub fn record(
     kind: AuditKind,
     user_id: Option<&str>,
     actor: &Actor,
-    client: &Client,
+    client: &Requester,
     detail: &str,
 ) -> QueryResult<()> {
     let at_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;

@@ -4,11 +4,12 @@ use std::io::BufRead;
 use clap::{Parser, Subcommand};
 use diesel::Connection;
 
-use crate::audit::{Actor, Client};
-use crate::auth::{Auth, AuthError};
+use crate::audit::{Actor, Requester};
+use crate::auth::{AuthError, AuthService};
+use crate::clock;
 use crate::config::Settings;
+use crate::db;
 use crate::domain::{Email, Password, Username};
-use crate::{db, ids};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "A sign-in server with rotating refresh tokens")]
@@ -46,7 +47,7 @@ pub enum Command {
 const KEEP_ENDED_SECS: i64 = 86_400;
 
 pub async fn create_user(
-    auth: &Auth,
+    auth: &AuthService,
     username: &str,
     email: &str,
     admin: bool,
@@ -77,12 +78,12 @@ fn read_password(mut stdin: impl BufRead) -> anyhow::Result<String> {
     Ok(password.to_string())
 }
 
-pub async fn logout_all(auth: &Auth, username: &str) -> anyhow::Result<usize> {
+pub async fn logout_all(auth: &AuthService, username: &str) -> anyhow::Result<usize> {
     let key = username.to_ascii_lowercase();
-    let user = db::run(&auth.pool, move |conn| Ok::<_, AuthError>(db::users::find_by_login(conn, &key, false)?))
+    let user = db::run(auth.pool(), move |conn| Ok::<_, AuthError>(db::users::find_by_login(conn, &key, false)?))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
-    Ok(auth.logout_all(&user.id, Actor::Cli, Client::cli()).await?)
+    Ok(auth.logout_all(&user.id, Actor::Cli, Requester::cli()).await?)
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -92,11 +93,11 @@ pub struct Purged {
     pub audit_events: usize,
 }
 
-pub async fn purge_expired(auth: &Auth) -> anyhow::Result<Purged> {
-    let retention_days = auth.settings.audit_retention_days;
-    Ok(db::run(&auth.pool, move |conn| {
+pub async fn purge_expired(auth: &AuthService) -> anyhow::Result<Purged> {
+    let retention_days = auth.settings().audit_retention_days;
+    Ok(db::run(auth.pool(), move |conn| {
         conn.transaction(|conn| {
-            let now = ids::now();
+            let now = clock::now();
             let refresh_tokens = db::tokens::purge(conn, now, now - KEEP_ENDED_SECS)?;
             let sessions = db::sessions::purge_ended(conn, now - KEEP_ENDED_SECS)?;
             let cutoff_us = (now - retention_days * 86_400) * 1_000_000;

@@ -15,19 +15,6 @@ pub fn random_b64(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// RFC 3339 text for a Unix time, as every JSON body carries it.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 /// An id taken from a URL: the shape our ids have (base64url, at most 64 characters), so
 /// nothing else ever reaches a query. A path that does not fit answers 404.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]

@@ -1,4 +1,4 @@
-//! Client addresses: IP ranges and the X-Forwarded-For rule.
+//! Requester addresses: IP ranges and the X-Forwarded-For rule.
 use std::net::IpAddr;
 use std::str::FromStr;
 

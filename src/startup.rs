@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
-use crate::auth::Auth;
+use crate::auth::AuthService;
 use crate::config::Settings;
 use crate::db;
 use crate::error::ApiError;
@@ -18,7 +18,7 @@ use crate::error::ApiError;
 pub struct Application {
     port: u16,
     server: Server,
-    auth: Auth,
+    auth: AuthService,
     limiter: crate::routes::limits::AuthLimiter,
 }
 
@@ -31,13 +31,13 @@ impl Application {
         Self::on_listener(listener, auth)
     }
 
-    pub fn on_listener(listener: TcpListener, auth: Auth) -> anyhow::Result<Self> {
+    pub fn on_listener(listener: TcpListener, auth: AuthService) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let data = web::Data::new(auth.clone());
-        let session_key = session_key(&auth.settings);
-        let secure = auth.settings.cookie_secure;
+        let session_key = session_key(auth.settings());
+        let secure = auth.settings().cookie_secure;
         // Built once, outside the worker factory, so every worker shares the same buckets.
-        let limiter = crate::routes::limits::auth_limiter(&auth.settings);
+        let limiter = crate::routes::limits::auth_limiter(auth.settings());
         let shared_limiter = limiter.clone();
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
@@ -65,7 +65,7 @@ impl Application {
         self.port
     }
 
-    pub fn auth(&self) -> &Auth {
+    pub fn auth(&self) -> &AuthService {
         &self.auth
     }
 
@@ -79,7 +79,7 @@ impl Application {
 }
 
 /// Opens the pool, applies migrations and builds the service (shared with the CLI).
-pub async fn prepare(settings: Settings) -> anyhow::Result<Auth> {
+pub async fn prepare(settings: Settings) -> anyhow::Result<AuthService> {
     let pool = db::build_pool(&settings.database_url, settings.database_pool_size)
         .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot connect: {e}"))?;
     let migrated = db::run(&pool, |conn| db::run_migrations(conn).map_err(DbOrMigration::Migration)).await;
@@ -89,7 +89,7 @@ pub async fn prepare(settings: Settings) -> anyhow::Result<Auth> {
         Err(DbOrMigration::Db(e)) => anyhow::bail!("DATABASE_URL: {e}"),
         Err(DbOrMigration::Migration(e)) => return Err(e),
     }
-    Auth::new(pool, Arc::new(settings))
+    AuthService::new(pool, Arc::new(settings))
 }
 
 enum DbOrMigration {

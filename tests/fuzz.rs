@@ -6,7 +6,7 @@
 //! prints how many inputs each target executed in that time.
 use std::time::{Duration, Instant};
 
-use portcullis::auth::tokens::{AccessClaims, JwtKeys, RefreshKeys};
+use portcullis::auth::tokens::{AccessClaims, JwtKeys, SecretTokens};
 use portcullis::config::Settings;
 use portcullis::error::ApiError;
 use portcullis::routes::auth::{LoginBody, RefreshBody, SignupBody};
@@ -49,7 +49,7 @@ fn settings() -> Settings {
 }
 
 fn valid_token(keys: &JwtKeys) -> (String, AccessClaims) {
-    let now = portcullis::ids::now();
+    let now = portcullis::clock::now();
     let claims = AccessClaims {
         iss: "portcullis".into(),
         aud: "portcullis".into(),
@@ -99,13 +99,13 @@ fn access_token_verifier() {
 
 #[test]
 fn refresh_token_parser() {
-    let keys = RefreshKeys::new(settings().jwt_refresh_secret.clone());
+    let keys = SecretTokens::new(settings().jwt_refresh_secret.clone());
     let strategy = prop_oneof![any::<String>(), "[A-Za-z0-9_-]{40,46}", "[ -~]{43}"];
     fuzz("refresh_token_parser", strategy, |input| {
-        if RefreshKeys::is_well_formed(&input) {
+        if SecretTokens::is_well_formed(&input) {
             assert_eq!(input.len(), 43);
             let (hash, next) = (keys.hash(&input), keys.successor(&input));
-            assert!(RefreshKeys::is_well_formed(&next), "a successor is a token too");
+            assert!(SecretTokens::is_well_formed(&next), "a successor is a token too");
             assert_ne!(hash, keys.hash(&next));
         }
     });

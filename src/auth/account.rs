@@ -1,31 +1,32 @@
 //! Account self-service: change password, reset a forgotten one, delete the account.
 use secrecy::SecretString;
 
-use super::service::write_transaction;
-use super::{Auth, AuthError, Caller};
-use crate::audit::{self, Actor, AuditKind, Client};
+use super::{AuthError, AuthService, Caller};
+use crate::audit::{self, Actor, AuditKind, Requester};
+use crate::clock;
 use crate::db::resets::ResetRow;
+use crate::db::write_transaction;
 use crate::domain::Password;
 use crate::{db, ids};
 
 /// How long a reset link stays valid.
 pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
 
-impl Auth {
+impl AuthService {
     /// Changes the caller's password; every other session of theirs ends at once.
     pub async fn change_password(
         &self,
         caller: &Caller,
         current: &SecretString,
         new: Password,
-        client: Client,
+        client: Requester,
     ) -> Result<usize, AuthError> {
         self.check_password(&caller.user_id, current, &client).await?;
         let hash = self.hasher.hash(new.secret()).await?;
         let (uid, keep) = (caller.user_id.clone(), caller.session_id.clone());
         let ended = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
-                let now = ids::now();
+                let now = clock::now();
                 db::users::set_password_hash(conn, &uid, &hash)?;
                 // A reset link mailed before the change must not undo it.
                 db::resets::supersede(conn, &uid, now)?;
@@ -44,15 +45,15 @@ impl Auth {
     /// Starts a reset for the account with this email, if there is one: a single-use token
     /// (stored hashed, valid 30 minutes, superseding older ones) mailed as a link. Meant to
     /// run detached from the request, so the answer cannot reveal whether the account exists.
-    pub async fn request_password_reset(&self, email_key: String, client: Client) -> Result<bool, AuthError> {
+    pub async fn request_password_reset(&self, email_key: String, client: Requester) -> Result<bool, AuthError> {
         let token = crate::ids::random_b64(32);
-        let token_hash = self.refresh_keys.hash_reset(&token);
+        let token_hash = self.secret_tokens.reset_hash(&token);
         let user = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let Some(user) = db::users::find_by_login(conn, &email_key, true)? else { return Ok(None) };
                 // Concurrent requests for one account take turns, so each supersedes the last.
                 db::users::lock(conn, &user.id)?;
-                let now = ids::now();
+                let now = clock::now();
                 db::resets::supersede(conn, &user.id, now)?;
                 db::resets::insert(
                     conn,
@@ -86,22 +87,23 @@ impl Auth {
     }
 
     /// Sets a new password with a reset token; every session of the user ends.
-    pub async fn reset_password(&self, token: &str, new: Password, client: Client) -> Result<(), AuthError> {
+    pub async fn reset_password(&self, token: &str, new: Password, client: Requester) -> Result<(), AuthError> {
         if token.len() != 43 {
             return Err(AuthError::InvalidResetToken);
         }
-        let token_hash = self.refresh_keys.hash_reset(token);
+        let token_hash = self.secret_tokens.reset_hash(token);
         // A token that cannot be redeemed costs one indexed read, never a bcrypt.
         let lookup = token_hash.clone();
-        let live = db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::resets::is_live(conn, &lookup, ids::now())?))
-            .await?;
+        let live =
+            db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::resets::is_live(conn, &lookup, clock::now())?))
+                .await?;
         if !live {
             return Err(AuthError::InvalidResetToken);
         }
         let hash = self.hasher.hash(new.secret()).await?;
         let user_id = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
-                let now = ids::now();
+                let now = clock::now();
                 let user_id = db::resets::redeem(conn, &token_hash, now)?.ok_or(AuthError::InvalidResetToken)?;
                 db::users::set_password_hash(conn, &user_id, &hash)?;
                 db::resets::supersede(conn, &user_id, now)?;
@@ -130,7 +132,7 @@ impl Auth {
         &self,
         caller: &Caller,
         password: &SecretString,
-        client: Client,
+        client: Requester,
     ) -> Result<(), AuthError> {
         self.check_password(&caller.user_id, password, &client).await?;
         let uid = caller.user_id.clone();

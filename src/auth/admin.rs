@@ -1,12 +1,13 @@
 //! What administrators may do: find users, see and end their sessions, change roles, read
-//! the audit log. Forced logout-all is `Auth::logout_all` with an admin actor.
-use super::service::write_transaction;
-use super::{Auth, AuthError};
-use crate::audit::{self, Actor, AuditKind, Client};
+//! the audit log. Forced logout-all is `AuthService::logout_all` with an admin actor.
+use super::{AuthError, AuthService};
+use crate::audit::{self, Actor, AuditKind, Requester};
+use crate::clock;
+use crate::db;
 use crate::db::audit::AuditRow;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
-use crate::{db, ids};
+use crate::db::write_transaction;
 
 /// One page of a listing.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +53,7 @@ impl Role {
     }
 }
 
-impl Auth {
+impl AuthService {
     /// Users matching a username/email prefix, one page, and how many match in all.
     pub async fn list_users(&self, prefix: Option<String>, page: Page) -> Result<(Vec<UserRow>, i64), AuthError> {
         db::run(&self.pool, move |conn| {
@@ -69,7 +70,7 @@ impl Auth {
         let uid = user_id.to_string();
         db::run(&self.pool, move |conn| {
             let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
-            let sessions = db::sessions::live_for_user(conn, &uid, ids::now())?;
+            let sessions = db::sessions::live_for_user(conn, &uid, clock::now())?;
             Ok((user, sessions))
         })
         .await
@@ -89,7 +90,7 @@ impl Auth {
         user_id: &str,
         role: Role,
         admin_id: &str,
-        client: Client,
+        client: Requester,
     ) -> Result<UserRow, AuthError> {
         let (uid, admin) = (user_id.to_string(), admin_id.to_string());
         let user = db::run(&self.pool, move |conn| {

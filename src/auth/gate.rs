@@ -104,7 +104,7 @@ impl AttemptGate {
                 }
             };
             let slot = admitted.map(|()| Admitted { inner: self.inner.clone(), key: key.to_string() });
-            if let Some(wait) = super::throttle::wait_secs(failures, last_failure_at, crate::ids::now()) {
+            if let Some(wait) = super::throttle::wait_secs(failures, last_failure_at, crate::clock::now()) {
                 return Err(AuthError::RateLimited(wait));
             }
             if let Some(slot) = slot {

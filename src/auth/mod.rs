@@ -2,13 +2,18 @@
 pub mod account;
 pub mod admin;
 pub mod devices;
+pub mod error;
 pub mod gate;
 pub mod keys;
 pub mod password;
 pub mod revocation;
+pub mod rotation;
 pub mod service;
+pub mod sessions;
 pub mod signin;
+pub mod signup;
 pub mod throttle;
 pub mod tokens;
 
-pub use service::{Auth, AuthError, Caller, Issued, Revoker};
+pub use error::AuthError;
+pub use service::{AuthService, Caller, Issued, Revoker};

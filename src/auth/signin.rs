@@ -4,10 +4,12 @@
 use secrecy::SecretString;
 
 use super::gate::{Admitted, Failures};
-use super::service::{open_session, write_transaction};
-use super::{Auth, AuthError, Issued};
-use crate::audit::{self, Actor, AuditKind, Client};
+use super::service::open_session;
+use super::{AuthError, AuthService, Issued};
+use crate::audit::{self, Actor, AuditKind, Requester};
+use crate::clock;
 use crate::db::users::UserRow;
+use crate::db::write_transaction;
 use crate::domain::LoginName;
 use crate::{db, ids};
 
@@ -33,13 +35,13 @@ impl Subject {
     }
 }
 
-impl Auth {
+impl AuthService {
     /// Signs in with a password. `device_cookie` is the client's device cookie, if it sent one.
     pub async fn login(
         &self,
         login: LoginName,
         password: &SecretString,
-        client: Client,
+        client: Requester,
         device_cookie: Option<&str>,
     ) -> Result<Issued, AuthError> {
         let (key, is_email) = (login.key.clone(), login.is_email);
@@ -72,15 +74,15 @@ impl Auth {
         user: UserRow,
         subject: &Subject,
         device_id: &str,
-        client: Client,
+        client: Requester,
     ) -> Result<Issued, AuthError> {
         let settings = self.settings.clone();
-        let refresh = self.refresh_keys.generate();
-        let token_hash = self.refresh_keys.hash(&refresh);
+        let refresh = self.secret_tokens.generate();
+        let token_hash = self.secret_tokens.hash(&refresh);
         let (user_id, subject, device) = (user.id.clone(), subject.clone(), device_id.to_string());
         let session = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
-                let now = ids::now();
+                let now = clock::now();
                 if let Subject::Account { user_id } = &subject {
                     db::users::reset_failed_logins(conn, user_id)?;
                 }
@@ -101,7 +103,7 @@ impl Auth {
         &self,
         user_id: &str,
         password: &SecretString,
-        client: &Client,
+        client: &Requester,
     ) -> Result<(), AuthError> {
         let subject = Subject::Account { user_id: user_id.to_string() };
         let admitted = self.admit(&subject).await?;
@@ -146,7 +148,7 @@ impl Auth {
 
     /// Counts a failed attempt and audits it, plus the throttle step it starts, if any: one
     /// event per step rather than one per refused attempt, so an attack cannot flood the log.
-    async fn record_failure(&self, subject: Option<&Subject>, client: Client) -> Result<(), AuthError> {
+    async fn record_failure(&self, subject: Option<&Subject>, client: Requester) -> Result<(), AuthError> {
         let subject = subject.cloned();
         db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
@@ -154,7 +156,7 @@ impl Auth {
                     audit::record(conn, AuditKind::LoginFailed, None, &Actor::Anonymous, &client, "unknown user")?;
                     return Ok(());
                 };
-                let now = ids::now();
+                let now = clock::now();
                 let user_id = subject.user_id();
                 let (count, who) = match subject {
                     Subject::Account { user_id } => (db::users::record_failure(conn, user_id, now)?, "account"),

@@ -109,14 +109,14 @@ impl JwtKeys {
 
 /// Refresh tokens: 256 random bits, base64url. The database keeps only a keyed hash.
 #[derive(Clone)]
-pub struct RefreshKeys {
+pub struct SecretTokens {
     pepper: SecretString,
 }
 
 /// Length of a refresh token: 32 bytes in base64url without padding.
 const REFRESH_TOKEN_LEN: usize = 43;
 
-impl RefreshKeys {
+impl SecretTokens {
     pub fn new(pepper: SecretString) -> Self {
         Self { pepper }
     }
@@ -136,7 +136,7 @@ impl RefreshKeys {
     }
 
     /// The keyed hash of a password-reset token (its own domain: never equal to a refresh hash).
-    pub fn hash_reset(&self, raw: &str) -> String {
+    pub fn reset_hash(&self, raw: &str) -> String {
         URL_SAFE_NO_PAD.encode(self.mac(b"portcullis reset hash\0", raw))
     }
 

@@ -60,6 +60,25 @@ fn is_outage(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Opens a transaction that holds the write lock from its first statement, so concurrent
+/// writers queue on SQLite's busy timeout instead of failing on a read-to-write upgrade.
+pub fn write_transaction<T, E>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        if let AnyConnection::Sqlite(lite) = conn {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("UPDATE users SET id = id WHERE 0 = 1").execute(lite)?;
+        }
+        work(conn)
+    })
+}
+
 /// Runs `work` with a pooled connection on the blocking pool, never on an async worker.
 pub async fn run<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
 where

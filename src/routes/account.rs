@@ -11,8 +11,8 @@ use super::pages::{self, render, Layout};
 use super::redirect::see_other;
 use super::validate::{vouched, Checker};
 use super::{cookies, csrf};
-use crate::audit::Client;
-use crate::auth::{Auth, Caller};
+use crate::audit::Requester;
+use crate::auth::{AuthService, Caller};
 use crate::error::ApiError;
 
 #[derive(Template)]
@@ -61,10 +61,10 @@ pub struct ChangePasswordBody {
 
 /// `POST /auth/password`: the current password is required; other sessions end.
 pub async fn change_password(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     input: Input<ChangePasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Input { body, kind, .. } = input;
@@ -106,9 +106,9 @@ pub struct ForgotBody {
 /// `POST /auth/password/forgot`: the same answer, at once, whether or not the account exists;
 /// the lookup and the mail happen after the response.
 pub async fn forgot(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
-    client: Client,
+    client: Requester,
     input: Input<ForgotBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Input { body, kind, csrf_token, .. } = input;
@@ -162,9 +162,9 @@ pub struct ResetBody {
 
 /// `POST /auth/password/reset`: a single-use token sets a new password and ends every session.
 pub async fn reset(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
-    client: Client,
+    client: Requester,
     input: Input<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Input { body, kind, csrf_token, .. } = input;
@@ -183,7 +183,7 @@ pub async fn reset(
         (BodyKind::Form, Ok(())) => {
             pages::flash(&session, "Your password has been reset. Sign in with the new one.");
             let mut response = see_other("/login");
-            cookies::clear(&mut response, &auth.settings);
+            cookies::clear(&mut response, auth.settings());
             Ok(response.finish())
         }
         (BodyKind::Form, Err(e)) => {
@@ -202,9 +202,9 @@ pub struct DeleteBody {
 
 /// `DELETE /auth/account`: with the password; the user, sessions and tokens go together.
 pub async fn delete_account(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     input: Input<DeleteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut check = Checker::default();
@@ -212,7 +212,7 @@ pub async fn delete_account(
     check.finish()?;
     auth.delete_account(&caller, &vouched(password)?, client).await?;
     let mut response = HttpResponse::NoContent();
-    cookies::clear(&mut response, &auth.settings);
+    cookies::clear(&mut response, auth.settings());
     Ok(response.finish())
 }
 
@@ -224,10 +224,10 @@ pub async fn delete_page(session: Session, caller: web::ReqData<Caller>) -> Http
 }
 
 pub async fn delete_from_page(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     input: Input<DeleteBody>,
 ) -> HttpResponse {
     let mut check = Checker::default();
@@ -242,7 +242,7 @@ pub async fn delete_from_page(
             session.renew();
             pages::flash(&session, "Your account has been deleted.");
             let mut response = see_other("/login");
-            cookies::clear(&mut response, &auth.settings);
+            cookies::clear(&mut response, auth.settings());
             response.finish()
         }
         Err(e) => {

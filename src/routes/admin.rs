@@ -2,11 +2,11 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::bodies::{Session as SessionView, User};
+use super::bodies::{SessionView, User};
 use super::extract::Input;
-use crate::audit::{Actor, AuditKind, Client};
+use crate::audit::{Actor, AuditKind, Requester};
 use crate::auth::admin::{Page, Role};
-use crate::auth::{Auth, Caller, Revoker};
+use crate::auth::{AuthService, Caller, Revoker};
 use crate::db::audit::AuditRow;
 use crate::error::{ApiError, Fields};
 
@@ -90,22 +90,25 @@ impl From<AuditRow> for AuditEvent {
 }
 
 /// `GET /api/admin/users?q=&page=&per_page=`: `X-Total-Count` tells how many match in all.
-pub async fn list_users(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(auth: web::Data<AuthService>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let (users, total) = auth.list_users(query.prefix()?, query.page()?).await?;
     let body: Vec<User> = users.into_iter().map(User::from).collect();
     Ok(HttpResponse::Ok().insert_header(("X-Total-Count", total.to_string())).json(body))
 }
 
-pub async fn user_sessions(auth: web::Data<Auth>, path: web::Path<crate::ids::Id>) -> Result<HttpResponse, ApiError> {
+pub async fn user_sessions(
+    auth: web::Data<AuthService>,
+    path: web::Path<crate::ids::Id>,
+) -> Result<HttpResponse, ApiError> {
     let (_, sessions) = auth.sessions_of(&path.into_inner().0).await?;
     let body: Vec<SessionView> = sessions.into_iter().map(|s| SessionView::new(s, "")).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn revoke_session(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     path: web::Path<crate::ids::Id>,
 ) -> Result<HttpResponse, ApiError> {
     let by = Revoker::Admin(caller.user_id.clone());
@@ -114,9 +117,9 @@ pub async fn revoke_session(
 }
 
 pub async fn logout_all(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     path: web::Path<crate::ids::Id>,
 ) -> Result<HttpResponse, ApiError> {
     auth.logout_all(&path.into_inner().0, Actor::admin(&caller.user_id), client).await?;
@@ -137,9 +140,9 @@ pub fn parse_role(role: Option<&str>) -> Result<Role, ApiError> {
 }
 
 pub async fn update_user(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     path: web::Path<crate::ids::Id>,
     input: Input<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -148,7 +151,7 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
-pub async fn audit(auth: web::Data<Auth>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn audit(auth: web::Data<AuthService>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let events = auth.audit_events(query.user_id()?, query.kind()?, query.page()?).await?;
     let body: Vec<AuditEvent> = events.into_iter().map(AuditEvent::from).collect();
     Ok(HttpResponse::Ok().json(body))

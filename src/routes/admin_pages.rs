@@ -6,11 +6,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::admin::{parse_role, AuditEvent, ListQuery};
-use super::bodies::{Session as SessionView, User};
+use super::bodies::{SessionView, User};
 use super::pages::{self, render, Layout};
 use super::redirect::see_other;
-use crate::audit::{Actor, AuditKind, Client};
-use crate::auth::{Auth, AuthError, Caller, Revoker};
+use crate::audit::{Actor, AuditKind, Requester};
+use crate::auth::{AuthError, AuthService, Caller, Revoker};
 use crate::error::ApiError;
 
 #[derive(Template)]
@@ -59,7 +59,7 @@ fn page_error(session: &Session, caller: &Caller, error: ApiError) -> HttpRespon
 }
 
 pub async fn users(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
     query: web::Query<ListQuery>,
@@ -91,7 +91,7 @@ pub async fn users(
 }
 
 pub async fn user(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
     path: web::Path<crate::ids::Id>,
@@ -112,7 +112,7 @@ pub async fn user(
 
 /// The confirmation step before a forced logout-all.
 pub async fn confirm_logout_all(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
     path: web::Path<crate::ids::Id>,
@@ -126,10 +126,10 @@ pub async fn confirm_logout_all(
 }
 
 pub async fn logout_all(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     path: web::Path<crate::ids::Id>,
 ) -> HttpResponse {
     let user_id = path.into_inner().0;
@@ -146,10 +146,10 @@ pub async fn logout_all(
 }
 
 pub async fn revoke_session(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     path: web::Path<crate::ids::Id>,
 ) -> HttpResponse {
     let session_id = path.into_inner().0;
@@ -172,10 +172,10 @@ pub struct RoleForm {
 }
 
 pub async fn change_role(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     path: web::Path<crate::ids::Id>,
     form: web::Form<RoleForm>,
 ) -> HttpResponse {
@@ -193,7 +193,7 @@ pub async fn change_role(
 }
 
 pub async fn audit(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
     query: web::Query<ListQuery>,

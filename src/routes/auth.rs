@@ -5,33 +5,33 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 
-use super::bodies::{Session as SessionView, TokenResponse};
+use super::bodies::{SessionView, TokenResponse};
 use super::cookies::{self, REFRESH_COOKIE};
 use super::csrf;
 use super::extract::{access_token_of, BodyKind, Input, PresentedToken};
 use super::pages::{self, Layout, LoginPage, SignupPage};
 use super::redirect::{safe_next, see_other};
 use super::validate::{vouched, Checker};
-use crate::audit::{Actor, AuditKind, Client};
-use crate::auth::{Auth, AuthError, Caller, Issued, Revoker};
+use crate::audit::{Actor, AuditKind, Requester};
+use crate::auth::{AuthError, AuthService, Caller, Issued, Revoker};
 use crate::error::ApiError;
 
 /// After a form sign-in: a new session id (no fixation), a new CSRF token, both token cookies,
 /// and `303` to a safe local target.
-fn signed_in_redirect(session: &Session, auth: &Auth, issued: &Issued, next: Option<&str>) -> HttpResponse {
+fn signed_in_redirect(session: &Session, auth: &AuthService, issued: &Issued, next: Option<&str>) -> HttpResponse {
     session.renew();
     csrf::rotate(session);
     let mut response = see_other(&safe_next(next));
-    cookies::set_both(&mut response, &auth.settings, issued);
+    cookies::set_both(&mut response, auth.settings(), issued);
     response.finish()
 }
 
 /// After a JSON sign-in: the same session hygiene, both cookies, and the `TokenResponse`.
-fn signed_in_json(session: &Session, auth: &Auth, issued: Issued, status: StatusCode) -> HttpResponse {
+fn signed_in_json(session: &Session, auth: &AuthService, issued: Issued, status: StatusCode) -> HttpResponse {
     session.renew();
     csrf::rotate(session);
     let mut response = HttpResponse::build(status);
-    cookies::set_both(&mut response, &auth.settings, &issued);
+    cookies::set_both(&mut response, auth.settings(), &issued);
     response.json(TokenResponse::new(issued, false))
 }
 
@@ -43,9 +43,9 @@ pub struct SignupBody {
 }
 
 pub async fn signup(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
-    client: Client,
+    client: Requester,
     input: Input<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Input { body, kind, csrf_token, next } = input;
@@ -89,9 +89,9 @@ pub struct LoginBody {
 
 pub async fn login(
     req: HttpRequest,
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
-    client: Client,
+    client: Requester,
     input: Input<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Input { body, kind, csrf_token, next } = input;
@@ -147,9 +147,9 @@ fn refresh_source(req: &HttpRequest, body: RefreshBody) -> Option<RefreshSource>
 
 pub async fn refresh(
     req: HttpRequest,
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
-    client: Client,
+    client: Requester,
     input: Input<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     match refresh_source(&req, input.body).ok_or(ApiError::RefreshTokenRequired)? {
@@ -163,7 +163,7 @@ pub async fn refresh(
             match auth.refresh(&raw, client).await {
                 Ok(issued) => {
                     let mut response = HttpResponse::Ok();
-                    cookies::set_both(&mut response, &auth.settings, &issued);
+                    cookies::set_both(&mut response, auth.settings(), &issued);
                     Ok(response.json(TokenResponse::new(issued, false)))
                 }
                 // A dead refresh cookie is useless to the browser: drop both cookies with the error.
@@ -181,9 +181,9 @@ pub async fn refresh(
     }
 }
 
-fn with_cleared_cookies(mut response: HttpResponse, auth: &Auth) -> HttpResponse {
+fn with_cleared_cookies(mut response: HttpResponse, auth: &AuthService) -> HttpResponse {
     let mut cleared = HttpResponse::Ok();
-    cookies::clear(&mut cleared, &auth.settings);
+    cookies::clear(&mut cleared, auth.settings());
     for cookie in cleared.finish().cookies() {
         let _ = response.add_cookie(&cookie);
     }
@@ -226,9 +226,9 @@ impl LogoutCredential {
 /// Ends this session. Cookie-borne logouts and forms need the CSRF token.
 pub async fn logout(
     req: HttpRequest,
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
-    client: Client,
+    client: Requester,
     input: Input<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Input { body, kind, csrf_token, .. } = input;
@@ -257,20 +257,24 @@ pub async fn logout(
             forget_browser_session(&session);
             pages::flash(&session, "You have been signed out.");
             let mut response = see_other("/login");
-            cookies::clear(&mut response, &auth.settings);
+            cookies::clear(&mut response, auth.settings());
             Ok(response.finish())
         }
         _ => {
             let mut response = HttpResponse::NoContent();
             if clears_cookies {
-                cookies::clear(&mut response, &auth.settings);
+                cookies::clear(&mut response, auth.settings());
             }
             Ok(response.finish())
         }
     }
 }
 
-async fn end_this_session(auth: &Auth, credential: Option<LogoutCredential>, client: Client) -> Result<(), ApiError> {
+async fn end_this_session(
+    auth: &AuthService,
+    credential: Option<LogoutCredential>,
+    client: Requester,
+) -> Result<(), ApiError> {
     match credential.ok_or(ApiError::RefreshTokenRequired)? {
         LogoutCredential::RefreshBody(raw) | LogoutCredential::RefreshCookie(raw) => {
             auth.logout_with_refresh(&raw, client).await?;
@@ -286,15 +290,15 @@ async fn end_this_session(auth: &Auth, credential: Option<LogoutCredential>, cli
 
 pub async fn logout_all(
     req: HttpRequest,
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
 ) -> Result<HttpResponse, ApiError> {
     auth.logout_all(&caller.user_id, Actor::user(&caller.user_id), client).await?;
     let form = is_form_post(&req);
     let mut response = if form { see_other("/login") } else { HttpResponse::NoContent() };
-    cookies::clear(&mut response, &auth.settings);
+    cookies::clear(&mut response, auth.settings());
     if form {
         forget_browser_session(&session);
         pages::flash(&session, "You have been signed out on every device.");
@@ -320,7 +324,10 @@ pub async fn csrf_token(session: Session) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "csrf_token": csrf::token(&session) }))
 }
 
-pub async fn list_sessions(auth: web::Data<Auth>, caller: web::ReqData<Caller>) -> Result<HttpResponse, ApiError> {
+pub async fn list_sessions(
+    auth: web::Data<AuthService>,
+    caller: web::ReqData<Caller>,
+) -> Result<HttpResponse, ApiError> {
     let sessions = auth.live_sessions(&caller.user_id).await?;
     let body: Vec<SessionView> = sessions.into_iter().map(|s| SessionView::new(s, &caller.session_id)).collect();
     Ok(HttpResponse::Ok().json(body))
@@ -328,10 +335,10 @@ pub async fn list_sessions(auth: web::Data<Auth>, caller: web::ReqData<Caller>) 
 
 pub async fn revoke_session(
     req: HttpRequest,
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    client: Client,
+    client: Requester,
     path: web::Path<crate::ids::Id>,
 ) -> Result<HttpResponse, ApiError> {
     let session_id = path.into_inner().0;
@@ -360,6 +367,6 @@ pub async fn me(caller: web::ReqData<Caller>) -> HttpResponse {
         username: caller.username,
         email: caller.email,
         role: caller.role,
-        created_at: crate::ids::rfc3339(caller.created_at),
+        created_at: crate::clock::rfc3339(caller.created_at),
     })
 }

@@ -2,9 +2,9 @@
 use serde::Serialize;
 
 use crate::auth::Issued;
+use crate::clock::rfc3339;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
-use crate::ids::rfc3339;
 
 #[derive(Debug, Serialize)]
 pub struct User {
@@ -44,7 +44,7 @@ impl TokenResponse {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Session {
+pub struct SessionView {
     pub id: String,
     pub created_at: String,
     pub last_used_at: String,
@@ -54,9 +54,9 @@ pub struct Session {
     pub current: bool,
 }
 
-impl Session {
+impl SessionView {
     pub fn new(s: SessionRow, current_id: &str) -> Self {
-        Session {
+        SessionView {
             current: s.id == current_id,
             created_at: rfc3339(s.created_at),
             last_used_at: rfc3339(s.last_used_at),

@@ -8,8 +8,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::audit::Client;
-use crate::auth::Auth;
+use crate::audit::Requester;
+use crate::auth::AuthService;
 use crate::error::ApiError;
 
 /// Bodies larger than this are refused with 413: every endpoint's body fits in a few hundred bytes.
@@ -129,7 +129,7 @@ fn json_problem(e: &serde_json::Error) -> String {
     }
 }
 
-impl FromRequest for Client {
+impl FromRequest for Requester {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
@@ -139,9 +139,11 @@ impl FromRequest for Client {
 }
 
 /// The client's IP (trusting `X-Forwarded-For` only from `TRUSTED_PROXIES`) and user agent.
-pub fn client_of(req: &HttpRequest) -> Client {
-    let trusted =
-        req.app_data::<web::Data<Auth>>().map(|auth| auth.settings.trusted_proxies.clone()).unwrap_or_default();
+pub fn client_of(req: &HttpRequest) -> Requester {
+    let trusted = req
+        .app_data::<web::Data<AuthService>>()
+        .map(|auth| auth.settings().trusted_proxies.clone())
+        .unwrap_or_default();
     let forwarded = crate::net::forwarded_for(req.headers());
     let ip = crate::net::client_ip(req.peer_addr().map(|a| a.ip()), forwarded.as_deref(), &trusted)
         .map(|ip| ip.to_string())
@@ -151,7 +153,7 @@ pub fn client_of(req: &HttpRequest) -> Client {
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(USER_AGENT_MAX).collect())
         .unwrap_or_default();
-    Client { ip, user_agent }
+    Requester { ip, user_agent }
 }
 
 /// The access token of a request: `Authorization: Bearer` first, else the `access_token` cookie.

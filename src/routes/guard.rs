@@ -10,7 +10,7 @@ use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use super::cookies::{self, ACCESS_COOKIE, REFRESH_COOKIE};
 use super::extract::{access_token_of, client_of, csrf_header, read_limited, FormMeta, PresentedToken};
 use super::{csrf, pages, redirect};
-use crate::auth::{Auth, AuthError, Caller, Issued};
+use crate::auth::{AuthError, AuthService, Caller, Issued};
 use crate::error::ApiError;
 
 type Guarded<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
@@ -71,10 +71,10 @@ fn sign_in_again(req: &ServiceRequest) -> HttpResponse {
     } else {
         redirect::DEFAULT_TARGET.to_string()
     };
-    let auth = req.app_data::<web::Data<Auth>>();
+    let auth = req.app_data::<web::Data<AuthService>>();
     let mut response = redirect::see_other(&redirect::login_with_next(&target));
     if let Some(auth) = auth {
-        cookies::clear(&mut response, &auth.settings);
+        cookies::clear(&mut response, auth.settings());
     }
     response.finish()
 }
@@ -82,7 +82,7 @@ fn sign_in_again(req: &ServiceRequest) -> HttpResponse {
 /// JSON routes (and forms posted to them): a Bearer token, or else the cookies exactly as on
 /// pages. The caller goes into request extensions.
 pub async fn require_access<B: MessageBody + 'static>(req: ServiceRequest, next: Next<B>) -> Guarded<B> {
-    let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
+    let auth = req.app_data::<web::Data<AuthService>>().cloned().ok_or(ApiError::Internal)?;
     if let Some(PresentedToken::Bearer(token)) = access_token_of(req.request()) {
         let caller = match auth.authenticate(&token).await {
             Ok(caller) => caller,
@@ -107,7 +107,7 @@ pub async fn require_admin<B: MessageBody + 'static>(req: ServiceRequest, next: 
 /// Pages: the cookies; with neither a live access cookie nor a usable refresh cookie, `303` to
 /// the sign-in page.
 pub async fn require_page_access<B: MessageBody + 'static>(req: ServiceRequest, next: Next<B>) -> Guarded<B> {
-    let auth = req.app_data::<web::Data<Auth>>().cloned().ok_or(ApiError::Internal)?;
+    let auth = req.app_data::<web::Data<AuthService>>().cloned().ok_or(ApiError::Internal)?;
     with_cookie_caller(req, next, &auth, true).await
 }
 
@@ -118,7 +118,7 @@ pub async fn require_page_access<B: MessageBody + 'static>(req: ServiceRequest, 
 async fn with_cookie_caller<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
-    auth: &Auth,
+    auth: &AuthService,
     browser: bool,
 ) -> Guarded<B> {
     let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
@@ -161,7 +161,7 @@ async fn with_cookie_caller<B: MessageBody + 'static>(
     req.extensions_mut().insert(caller);
     let mut response = next.call(req).await?;
     if let Some(issued) = refreshed {
-        add_refreshed_cookies(response.response_mut(), &auth.settings, &issued);
+        add_refreshed_cookies(response.response_mut(), auth.settings(), &issued);
     }
     Ok(response.map_into_left_body())
 }

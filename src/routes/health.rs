@@ -1,15 +1,11 @@
 //! `/healthz` and the public key set.
 use actix_web::{web, HttpResponse};
-use diesel::RunQueryDsl;
 
-use crate::auth::Auth;
-use crate::db::{self, DbError};
+use crate::auth::AuthService;
 
-pub async fn healthz(auth: web::Data<Auth>) -> HttpResponse {
-    let reachable =
-        db::run(&auth.pool, |conn| diesel::sql_query("SELECT 1").execute(conn).map_err(DbError::from)).await;
-    match reachable {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+pub async fn healthz(auth: web::Data<AuthService>) -> HttpResponse {
+    match auth.check_database().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
             HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
@@ -17,6 +13,6 @@ pub async fn healthz(auth: web::Data<Auth>) -> HttpResponse {
     }
 }
 
-pub async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(auth.keys.jwks())
+pub async fn jwks(auth: web::Data<AuthService>) -> HttpResponse {
+    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(auth.keys().jwks())
 }

@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{BodyKind, Input};
-use crate::audit::Client;
-use crate::auth::{Auth, AuthError, Issued};
+use crate::audit::Requester;
+use crate::auth::{AuthError, AuthService, Issued};
 use crate::domain::LoginName;
 use crate::error::ApiError;
 
@@ -71,8 +71,8 @@ impl OAuthError {
 /// `{"error": "invalid_request", "error_description"}` shape is RFC 6749's too.
 pub async fn token(
     req: actix_web::HttpRequest,
-    auth: web::Data<Auth>,
-    client: Client,
+    auth: web::Data<AuthService>,
+    client: Requester,
     input: Result<Input<TokenRequest>, ApiError>,
 ) -> HttpResponse {
     let outcome = match input {
@@ -96,8 +96,8 @@ pub async fn token(
 
 /// A client that keeps cookies may present its device cookie here too (see `auth::devices`).
 async fn grant(
-    auth: &Auth,
-    client: Client,
+    auth: &AuthService,
+    client: Requester,
     input: Input<TokenRequest>,
     device_cookie: Option<&str>,
 ) -> Result<Issued, OAuthError> {

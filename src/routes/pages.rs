@@ -5,9 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::bodies::{Session as SessionView, User};
+use super::bodies::{SessionView, User};
 use super::{assets, csrf};
-use crate::auth::{Auth, Caller};
+use crate::auth::{AuthService, Caller};
 use crate::error::ApiError;
 
 const FLASH_KEY: &str = "flash";
@@ -119,7 +119,7 @@ pub async fn home(req: HttpRequest) -> HttpResponse {
 }
 
 pub async fn dashboard(
-    auth: web::Data<Auth>,
+    auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
 ) -> Result<HttpResponse, ApiError> {

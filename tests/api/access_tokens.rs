@@ -5,10 +5,10 @@ use crate::dual;
 use crate::helpers::*;
 
 fn claims_for(app: &TestApp, sub: &str, sid: &str, exp_offset: i64) -> AccessClaims {
-    let now = portcullis::ids::now();
+    let now = portcullis::clock::now();
     AccessClaims {
-        iss: app.auth.settings.jwt_issuer.clone(),
-        aud: app.auth.settings.jwt_audience.clone(),
+        iss: app.auth.settings().jwt_issuer.clone(),
+        aud: app.auth.settings().jwt_audience.clone(),
         sub: sub.into(),
         iat: now,
         exp: now + exp_offset,
@@ -73,7 +73,7 @@ dual! {
         let body = app.signup(&app.api, "alice").await;
         let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
         let expired = claims_for(&app, claims["sub"].as_str().unwrap(), claims["sid"].as_str().unwrap(), -5);
-        let token = app.auth.keys.sign(&expired).unwrap();
+        let token = app.auth.keys().sign(&expired).unwrap();
         let response = app.get_bearer("/api/me", &token).await;
         assert!(response.headers()["www-authenticate"].to_str().unwrap().contains(r#"error="invalid_token""#));
         assert_error(response, StatusCode::UNAUTHORIZED, "token_expired").await;
@@ -84,10 +84,10 @@ dual! {
         let body = app.signup(&app.api, "alice").await;
         let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
         let just_expired = claims_for(&app, claims["sub"].as_str().unwrap(), claims["sid"].as_str().unwrap(), -5);
-        let response = app.get_bearer("/api/me", &app.auth.keys.sign(&just_expired).unwrap()).await;
+        let response = app.get_bearer("/api/me", &app.auth.keys().sign(&just_expired).unwrap()).await;
         assert_eq!(response.status(), StatusCode::OK);
         let long_expired = claims_for(&app, claims["sub"].as_str().unwrap(), claims["sid"].as_str().unwrap(), -60);
-        let response = app.get_bearer("/api/me", &app.auth.keys.sign(&long_expired).unwrap()).await;
+        let response = app.get_bearer("/api/me", &app.auth.keys().sign(&long_expired).unwrap()).await;
         assert_error(response, StatusCode::UNAUTHORIZED, "token_expired").await;
     }
 
@@ -100,10 +100,10 @@ dual! {
         let mut forged = vec![other_key.sign(&claims_for(&app, sub, sid, 600)).unwrap()];
         let mut wrong_iss = claims_for(&app, sub, sid, 600);
         wrong_iss.iss = "someone-else".into();
-        forged.push(app.auth.keys.sign(&wrong_iss).unwrap());
+        forged.push(app.auth.keys().sign(&wrong_iss).unwrap());
         let mut wrong_aud = claims_for(&app, sub, sid, 600);
         wrong_aud.aud = "another-api".into();
-        forged.push(app.auth.keys.sign(&wrong_aud).unwrap());
+        forged.push(app.auth.keys().sign(&wrong_aud).unwrap());
         // Same key and claims, but an ordinary JWT type and then alg "none".
         let plain = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

@@ -95,7 +95,7 @@ dual! {
         app.query(|conn| {
             use diesel::prelude::*;
             use portcullis::db::schema::password_resets;
-            diesel::update(password_resets::table).set(password_resets::expires_at.eq(portcullis::ids::now() - 1)).execute(conn)
+            diesel::update(password_resets::table).set(password_resets::expires_at.eq(portcullis::clock::now() - 1)).execute(conn)
         })
         .await;
         assert_error(reset(&app, &second, NEW_PASSWORD).await, StatusCode::BAD_REQUEST, "invalid_reset_token").await;
@@ -200,7 +200,7 @@ async fn live_reset_links(app: &TestApp) -> i64 {
     app.query(|conn| {
         password_resets::table
             .filter(password_resets::used_at.is_null())
-            .filter(password_resets::expires_at.gt(portcullis::ids::now()))
+            .filter(password_resets::expires_at.gt(portcullis::clock::now()))
             .count()
             .get_result(conn)
     })

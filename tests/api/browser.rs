@@ -44,7 +44,7 @@ dual! {
             Db::Postgres => std::env::temp_dir().join(format!("portcullis-shots-{}", app.address.replace([':', '/'], "_"))),
         };
         let base_url = app.address.clone();
-        let outbox = app.auth.settings.mail_outbox_dir.clone();
+        let outbox = app.auth.settings().mail_outbox_dir.clone();
         let output = actix_web::rt::task::spawn_blocking(move || {
             Command::new("node")
                 .arg("flows.mjs")

@@ -68,7 +68,7 @@ dual! {
         let Some(app) = spawn_app(db).await else { return };
         app.signup(&app.api, "alice").await;
         // Age the signup session: it expired two days ago.
-        let two_days_ago = portcullis::ids::now() - 2 * 86_400;
+        let two_days_ago = portcullis::clock::now() - 2 * 86_400;
         app.query(move |conn| {
             diesel::update(refresh_tokens::table).set(refresh_tokens::expires_at.eq(two_days_ago)).execute(conn)?;
             diesel::update(sessions::table).set(sessions::expires_at.eq(two_days_ago)).execute(conn)

@@ -97,3 +97,16 @@ dual! {
         assert_error(response, StatusCode::UNAUTHORIZED, "missing_token").await;
     }
 }
+
+dual! {
+    async fn a_refused_page_form_does_not_rotate_the_refresh_token_behind_the_browser(db: Db) {
+        let Some(app) = spawn_app_with(db, &[("JWT_EXPIRATION", "1"), ("REFRESH_REUSE_GRACE", "0")]).await else { return };
+        app.form_signup("alice").await;
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let refused = app.post_form("/account/delete", &[("password", PASSWORD)]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        // Had the guard rotated before refusing, this refresh cookie would now be a replay.
+        let page = app.browser.get(app.url("/dashboard")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+    }
+}

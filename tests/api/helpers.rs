@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use diesel::{Connection, RunQueryDsl};
-use portcullis::auth::Auth;
+use portcullis::auth::AuthService;
 use portcullis::config::Settings;
 use portcullis::startup::Application;
 use serde_json::{json, Value};
@@ -41,7 +41,7 @@ pub struct TestApp {
     pub browser: reqwest::Client,
     /// A client without cookies, like a native app.
     pub api: reqwest::Client,
-    pub auth: Auth,
+    pub auth: AuthService,
     pub database_url: String,
     _db: DbGuard,
 }
@@ -234,7 +234,7 @@ impl TestApp {
         &self,
         work: impl FnOnce(&mut portcullis::db::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
     ) -> T {
-        portcullis::db::run(&self.auth.pool, move |conn| work(conn).map_err(portcullis::db::DbError::from))
+        portcullis::db::run(self.auth.pool(), move |conn| work(conn).map_err(portcullis::db::DbError::from))
             .await
             .expect("query succeeds")
     }
@@ -337,7 +337,7 @@ impl TestApp {
 impl TestApp {
     /// Waits (up to 5 s) for a message to `to` in the outbox and returns its raw text.
     pub async fn wait_for_mail(&self, to: &str) -> String {
-        let dir = self.auth.settings.mail_outbox_dir.clone();
+        let dir = self.auth.settings().mail_outbox_dir.clone();
         for _ in 0..100 {
             if let Ok(entries) = std::fs::read_dir(&dir) {
                 for entry in entries.flatten() {
@@ -355,7 +355,7 @@ impl TestApp {
 
     /// How many messages sit in the outbox.
     pub fn outbox_len(&self) -> usize {
-        std::fs::read_dir(&self.auth.settings.mail_outbox_dir).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(&self.auth.settings().mail_outbox_dir).map(|d| d.count()).unwrap_or(0)
     }
 }
 

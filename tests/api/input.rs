@@ -74,3 +74,30 @@ dual! {
         assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     }
 }
+
+dual! {
+    async fn nul_and_control_characters_are_client_errors_on_every_backend(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let (admin, _) = app.admin_session("root").await;
+        let login = app.post_json(&app.api, "/auth/login", json!({"username": "a\u{0}b", "password": "whatever pass"})).await;
+        assert_error(login, StatusCode::BAD_REQUEST, "invalid_request").await;
+        let oauth = app.api.post(app.url("/oauth/token")).form(&[("grant_type", "password"), ("username", "a\u{0}"), ("password", "x")]).send().await.unwrap();
+        assert_eq!(oauth.status(), StatusCode::BAD_REQUEST);
+        for path in ["/auth/sessions/%00", "/auth/sessions/a%0Ab"] {
+            let response = app.api.delete(app.url(path)).bearer_auth(&admin).send().await.unwrap();
+            assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        }
+        for path in ["/api/admin/users/%00/sessions", "/api/admin/users/x%00y/logout-all"] {
+            let response = app.api.request(if path.ends_with("sessions") { reqwest::Method::GET } else { reqwest::Method::POST }, app.url(path)).bearer_auth(&admin).send().await.unwrap();
+            assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        }
+        assert_error(app.get_bearer("/api/admin/users?q=%00", &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+        // An admin's browser asking for a malformed user page gets an HTML 404.
+        let csrf = app.page_csrf("/login").await;
+        app.post_form("/auth/login", &[("csrf_token", &csrf), ("username", "root"), ("password", PASSWORD)]).await;
+        let page = app.browser.get(app.url("/admin/users/%00")).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::NOT_FOUND);
+        assert!(page.text().await.unwrap().contains("404"));
+        assert_error(app.get_bearer("/api/admin/audit?user_id=%00", &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+}

@@ -15,7 +15,6 @@ mod outages;
 mod protocols;
 mod proxies;
 mod refresh;
-mod review_fixes;
 mod sessions;
 mod signup_login;
 mod throttle;

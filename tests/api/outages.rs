@@ -19,7 +19,7 @@ fn count_users(database_url: &str, username: &str) -> i64 {
 dual! {
     async fn a_panic_inside_a_transaction_does_not_poison_the_pool(db: Db) {
         let Some(app) = spawn_app_with(db, &[("DATABASE_POOL_SIZE", "1")]).await else { return };
-        let panicked = portcullis::db::run(&app.auth.pool, |conn| {
+        let panicked = portcullis::db::run(app.auth.pool(), |conn| {
             conn.transaction::<(), diesel::result::Error, _>(|conn| {
                 diesel::sql_query("UPDATE users SET id = id WHERE 1 = 0").execute(conn)?;
                 panic!("a bug inside a transaction (expected by this test)");

@@ -165,3 +165,18 @@ dual! {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[actix_web::test]
+async fn the_token_endpoint_answers_a_json_or_plain_body_as_an_invalid_request() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let response = app
+        .api
+        .post(app.url("/oauth/token"))
+        .header("content-type", "text/plain")
+        .body("grant_type=password")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+}

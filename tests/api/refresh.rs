@@ -9,7 +9,7 @@ use crate::helpers::*;
 
 /// Live (unused, unrevoked, unexpired) refresh tokens in the whole database.
 async fn live_tokens(app: &TestApp) -> i64 {
-    let now = portcullis::ids::now();
+    let now = portcullis::clock::now();
     app.query(move |conn| {
         refresh_tokens::table
             .filter(refresh_tokens::used_at.is_null())

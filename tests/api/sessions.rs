@@ -117,3 +117,20 @@ dual! {
         assert_error(second.get_bearer("/api/me", &access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     }
 }
+
+dual! {
+    async fn a_bearer_logout_needs_no_csrf_and_ends_the_bearers_session(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        // The browser client holds cookies from one sign-in and a bearer token from another.
+        app.signup(&app.browser, "alice").await;
+        let (bearer, bearer_refresh) = app.session("alice").await;
+        let response = app.browser.post(app.url("/auth/logout")).bearer_auth(&bearer).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_error(app.refresh_with_body(&bearer_refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+        // The cookie session is untouched.
+        assert_eq!(app.browser.get(app.url("/api/me")).send().await.unwrap().status(), StatusCode::OK);
+        // A bad body token does not fall back to the cookies.
+        let response = app.post_json(&app.browser, "/auth/logout", json!({"refresh_token": "A".repeat(43)})).await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    }
+}

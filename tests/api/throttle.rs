@@ -19,7 +19,7 @@ async fn under_long_attack(app: &TestApp, username: &str) {
     let name = username.to_string();
     app.query(move |conn| {
         diesel::update(users::table.filter(users::username_key.eq(name)))
-            .set((users::failed_logins.eq(20), users::last_failed_login_at.eq(portcullis::ids::now())))
+            .set((users::failed_logins.eq(20), users::last_failed_login_at.eq(portcullis::clock::now())))
             .execute(conn)
     })
     .await;
@@ -111,5 +111,46 @@ dual! {
         };
         let responses = join_all((0..20).map(|_| guess())).await;
         assert_eq!(statuses(&responses), (0, 5, 15), "only five bcrypt checks ran");
+    }
+}
+
+dual! {
+    async fn two_sign_ins_at_once_both_succeed(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        let (first, second) = (client(false), client(false));
+        let (a, b) = futures::join!(app.login(&first, "alice"), app.login(&second, "alice"));
+        assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    }
+
+    async fn the_current_password_cannot_be_guessed_through_a_stolen_session(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        let (access, _) = app.session("alice").await;
+        let guess = || {
+            let (client, url, token) = (app.api.clone(), app.url("/auth/password"), access.clone());
+            async move {
+                client.post(url).bearer_auth(token).json(&json!({"current_password": "guess guess", "new_password": "a brand new passphrase 42"})).send().await.unwrap()
+            }
+        };
+        for _ in 0..5 {
+            assert_error(guess().await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        }
+        let throttled = guess().await;
+        assert!(throttled.headers().contains_key("retry-after"));
+        assert_error(throttled, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+
+    async fn a_throttled_form_sign_in_says_when_to_retry(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        for _ in 0..5 {
+            app.post_json(&app.api, "/auth/login", json!({"username": "alice", "password": "wrong password"})).await;
+        }
+        let csrf = app.page_csrf("/login").await;
+        let page = app.post_form("/auth/login", &[("csrf_token", &csrf), ("username", "alice"), ("password", PASSWORD)]).await;
+        assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(page.headers().contains_key("retry-after"));
+        assert!(page.text().await.unwrap().contains(r#"value="alice""#));
     }
 }

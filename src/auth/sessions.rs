@@ -1,0 +1,129 @@
+//! Sessions: ending one, ending all of a user's, listing them, and authenticating the access
+//! tokens that name them.
+use super::tokens::{SecretTokens, TokenError};
+use super::{AuthError, AuthService, Caller, Revoker};
+use crate::audit::{self, Actor, AuditKind, Requester};
+use crate::clock;
+use crate::db::sessions::SessionRow;
+use crate::db::users::UserRow;
+use crate::db::{self, write_transaction};
+
+impl AuthService {
+    /// Ends the session a refresh token belongs to. Returns the session id if there was one.
+    pub async fn logout_with_refresh(&self, raw: &str, client: Requester) -> Result<String, AuthError> {
+        if !SecretTokens::is_well_formed(raw) {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let hash = self.secret_tokens.hash(raw);
+        let session_id = db::run(&self.pool, move |conn| {
+            Ok::<_, AuthError>(db::tokens::find_by_hash(conn, &hash)?.map(|t| t.session_id))
+        })
+        .await?
+        .ok_or(AuthError::InvalidRefreshToken)?;
+        self.end_session(&session_id, Revoker::TokenHolder, AuditKind::Logout, client).await?;
+        Ok(session_id)
+    }
+
+    /// Ends one session. An owner or an admin can end only a live session (else `NotFound`);
+    /// the holder of its refresh token can always end its own.
+    pub async fn end_session(
+        &self,
+        session_id: &str,
+        by: Revoker,
+        kind: AuditKind,
+        client: Requester,
+    ) -> Result<(), AuthError> {
+        let sid = session_id.to_string();
+        db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let now = clock::now();
+                let session = db::sessions::find(conn, &sid)?.ok_or(AuthError::NotFound)?;
+                let actor = match &by {
+                    Revoker::Owner(owner) if *owner != session.user_id => return Err(AuthError::NotFound),
+                    Revoker::Owner(_) | Revoker::TokenHolder => Actor::user(&session.user_id),
+                    Revoker::Admin(admin) => Actor::admin(admin),
+                };
+                if by != Revoker::TokenHolder && !session.is_live(now) {
+                    return Err(AuthError::NotFound);
+                }
+                let was_live = db::sessions::revoke(conn, &sid, now)?;
+                db::tokens::revoke_for_session(conn, &sid, now)?;
+                if was_live {
+                    audit::record(conn, kind, Some(&session.user_id), &actor, &client, &format!("session={sid}"))?;
+                }
+                Ok(session.user_id)
+            })
+        })
+        .await?;
+        self.revocations.evict_session(session_id);
+        Ok(())
+    }
+
+    /// Ends every session of a user and invalidates every access token issued to them.
+    pub async fn logout_all(&self, user_id: &str, actor: Actor, client: Requester) -> Result<usize, AuthError> {
+        let kind = match actor {
+            Actor::Admin(_) | Actor::Cli => AuditKind::AdminLogoutAll,
+            _ => AuditKind::LogoutAll,
+        };
+        let uid = user_id.to_string();
+        let ended = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let now = clock::now();
+                if db::users::bump_token_version(conn, &uid)? == 0 {
+                    return Err(AuthError::NotFound);
+                }
+                let sessions = db::sessions::revoke_all_for_user(conn, &uid, now)?;
+                db::tokens::revoke_for_sessions(conn, &sessions, now)?;
+                let detail = format!("sessions_ended={}", sessions.len());
+                audit::record(conn, kind, Some(&uid), &actor, &client, &detail)?;
+                Ok::<_, AuthError>(sessions.len())
+            })
+        })
+        .await?;
+        self.revocations.evict_user(user_id);
+        Ok(ended)
+    }
+
+    pub async fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionRow>, AuthError> {
+        let uid = user_id.to_string();
+        db::run(&self.pool, move |conn| Ok(db::sessions::live_for_user(conn, &uid, clock::now())?)).await
+    }
+
+    pub async fn user(&self, user_id: &str) -> Result<UserRow, AuthError> {
+        let uid = user_id.to_string();
+        db::run(&self.pool, move |conn| db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)).await
+    }
+
+    /// Verifies an access token and checks that its session, token version and role still hold.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        let claims = self.keys.verify(token)?;
+        let state = match self.revocations.get(&claims.sid) {
+            Some(state) => state,
+            None => {
+                let sid = claims.sid.clone();
+                let state =
+                    db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::sessions::access_state(conn, &sid)?))
+                        .await?;
+                self.revocations.put(&claims.sid, &claims.sub, state.clone());
+                state
+            }
+        };
+        let now = clock::now();
+        let state = state
+            .filter(|s| {
+                s.revoked_at.is_none()
+                    && s.absolute_expires_at > now
+                    && s.token_version == claims.ver
+                    && s.role == claims.role
+            })
+            .ok_or(AuthError::Token(TokenError::Invalid))?;
+        Ok(Caller {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            role: state.role,
+            username: state.username,
+            email: state.email,
+            created_at: state.created_at,
+        })
+    }
+}
