@@ -4,69 +4,48 @@ use diesel::QueryResult;
 use crate::db::audit::{self, AuditRow};
 use crate::db::AnyConnection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditKind {
-    Signup,
-    Login,
-    LoginFailed,
-    Refresh,
-    RefreshReused,
-    Logout,
-    LogoutAll,
-    AdminLogoutAll,
-    SessionRevoked,
-    RateLimited,
-    PasswordChanged,
-    PasswordResetRequested,
-    PasswordReset,
-    AccountDeleted,
-    RoleChanged,
-    UserCreated,
+/// Declares `AuditKind` from one table of variants and their contract names.
+macro_rules! audit_kinds {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AuditKind {
+            $($variant),*
+        }
+
+        impl AuditKind {
+            pub const ALL: &'static [AuditKind] = &[$(AuditKind::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditKind::$variant => $name),*
+                }
+            }
+        }
+    };
+}
+
+audit_kinds! {
+    Signup => "signup",
+    Login => "login",
+    LoginFailed => "login_failed",
+    Refresh => "refresh",
+    RefreshReused => "refresh_reused",
+    Logout => "logout",
+    LogoutAll => "logout_all",
+    AdminLogoutAll => "admin_logout_all",
+    SessionRevoked => "session_revoked",
+    RateLimited => "rate_limited",
+    PasswordChanged => "password_changed",
+    PasswordResetRequested => "password_reset_requested",
+    PasswordReset => "password_reset",
+    AccountDeleted => "account_deleted",
+    RoleChanged => "role_changed",
+    UserCreated => "user_created",
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 16] = [
-        AuditKind::Signup,
-        AuditKind::Login,
-        AuditKind::LoginFailed,
-        AuditKind::Refresh,
-        AuditKind::RefreshReused,
-        AuditKind::Logout,
-        AuditKind::LogoutAll,
-        AuditKind::AdminLogoutAll,
-        AuditKind::SessionRevoked,
-        AuditKind::RateLimited,
-        AuditKind::PasswordChanged,
-        AuditKind::PasswordResetRequested,
-        AuditKind::PasswordReset,
-        AuditKind::AccountDeleted,
-        AuditKind::RoleChanged,
-        AuditKind::UserCreated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditKind::Signup => "signup",
-            AuditKind::Login => "login",
-            AuditKind::LoginFailed => "login_failed",
-            AuditKind::Refresh => "refresh",
-            AuditKind::RefreshReused => "refresh_reused",
-            AuditKind::Logout => "logout",
-            AuditKind::LogoutAll => "logout_all",
-            AuditKind::AdminLogoutAll => "admin_logout_all",
-            AuditKind::SessionRevoked => "session_revoked",
-            AuditKind::RateLimited => "rate_limited",
-            AuditKind::PasswordChanged => "password_changed",
-            AuditKind::PasswordResetRequested => "password_reset_requested",
-            AuditKind::PasswordReset => "password_reset",
-            AuditKind::AccountDeleted => "account_deleted",
-            AuditKind::RoleChanged => "role_changed",
-            AuditKind::UserCreated => "user_created",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
 

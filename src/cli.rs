@@ -9,7 +9,7 @@ use crate::auth::{AuthError, AuthService};
 use crate::clock;
 use crate::config::Settings;
 use crate::db;
-use crate::domain::{Email, Password, Username};
+use crate::domain::{Email, Password, Role, Username};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "A sign-in server with rotating refresh tokens")]
@@ -58,7 +58,7 @@ pub async fn create_user(
     let password = read_password(stdin)?;
     let password = Password::parse_new(password, &[username.as_str(), email.as_str()])
         .map_err(|why| anyhow::anyhow!("weak password: it {why}"))?;
-    let role = if admin { "admin" } else { "user" };
+    let role = if admin { Role::Admin } else { Role::User };
     match auth.create_user(username, email, password, role).await {
         Ok(user) => Ok(user.id),
         Err(AuthError::Conflict { username: true, .. }) => anyhow::bail!("duplicate: the username is already taken"),

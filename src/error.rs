@@ -1,7 +1,7 @@
 //! The one place where internal errors become the contract's status codes and error codes.
 use std::collections::BTreeMap;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -160,12 +160,31 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         if let ApiError::RateLimited { retry_after_secs } = self {
-            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
-            response.insert_header(("RateLimit-Remaining", "0"));
-            response.insert_header(("RateLimit-Reset", retry_after_secs.to_string()));
+            for header in rate_limit_headers(*retry_after_secs, None) {
+                response.insert_header(header);
+            }
         }
         response.json(self.body())
     }
+}
+
+/// The headers of every `429`, built here only: `Retry-After`, and the IETF draft "RateLimit
+/// header fields for HTTP" (`RateLimit-Remaining`, `-Reset`, and with a known per-IP policy
+/// `(burst, window seconds)` also `-Limit` and `-Policy`).
+pub fn rate_limit_headers(retry_after_secs: u64, policy: Option<(u32, u64)>) -> Vec<(HeaderName, HeaderValue)> {
+    let wait = HeaderValue::from(retry_after_secs);
+    let mut headers = vec![
+        (header::RETRY_AFTER, wait.clone()),
+        (HeaderName::from_static("ratelimit-remaining"), HeaderValue::from_static("0")),
+        (HeaderName::from_static("ratelimit-reset"), wait),
+    ];
+    if let Some((burst, window_secs)) = policy {
+        headers.push((HeaderName::from_static("ratelimit-limit"), HeaderValue::from(burst)));
+        if let Ok(policy) = HeaderValue::from_str(&format!("{burst};w={window_secs}")) {
+            headers.push((HeaderName::from_static("ratelimit-policy"), policy));
+        }
+    }
+    headers
 }
 
 fn taken(username: bool, email: bool) -> Fields {

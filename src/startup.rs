@@ -48,8 +48,15 @@ impl Application {
                 .build();
             App::new()
                 .app_data(data.clone())
-                .app_data(web::PathConfig::default().error_handler(|_, req| not_found(req)))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid(e.to_string()).into()))
+                .app_data(web::PathConfig::default().error_handler(|_, req| refused(req, ApiError::NotFound)))
+                .app_data(
+                    web::QueryConfig::default().error_handler(|e, req| refused(req, ApiError::invalid(e.to_string()))),
+                )
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(crate::routes::extract::BODY_LIMIT)
+                        .error_handler(|e, req| refused(req, form_problem(&e))),
+                )
                 .configure(crate::routes::configure(limiter.clone()))
                 .wrap(from_fn(crate::routes::limits::html_for_browsers))
                 .wrap(sessions)
@@ -103,16 +110,20 @@ impl From<db::DbError> for DbOrMigration {
     }
 }
 
-/// A path parameter that is not shaped like an id: 404, as a page for browsers.
-fn not_found(req: &actix_web::HttpRequest) -> actix_web::Error {
-    use actix_session::SessionExt;
-    use actix_web::ResponseError;
-    let response = if crate::routes::pages::wants_html(req) {
-        crate::routes::pages::error_page(&req.get_session(), None, &ApiError::NotFound)
-    } else {
-        ApiError::NotFound.error_response()
-    };
-    actix_web::error::InternalError::from_response("not found", response).into()
+/// A malformed path, query or form, answered as the contract says (a page for browsers).
+fn refused(req: &actix_web::HttpRequest, error: ApiError) -> actix_web::Error {
+    let response = crate::routes::refusal(req, error);
+    actix_web::error::InternalError::from_response("refused", response).into()
+}
+
+/// What was wrong with a form body, without echoing it.
+fn form_problem(e: &actix_web::error::UrlencodedError) -> ApiError {
+    use actix_web::error::UrlencodedError;
+    match e {
+        UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => ApiError::PayloadTooLarge,
+        UrlencodedError::ContentType => ApiError::UnsupportedMediaType,
+        _ => ApiError::invalid("the form body is malformed"),
+    }
 }
 
 /// The key that signs and encrypts the session cookie, derived from `JWT_REFRESH_SECRET` so

@@ -6,7 +6,7 @@ use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::resets::ResetRow;
 use crate::db::write_transaction;
-use crate::domain::Password;
+use crate::domain::{Password, Role};
 use crate::{db, ids};
 
 /// How long a reset link stays valid.
@@ -140,7 +140,7 @@ impl AuthService {
             write_transaction(conn, |conn| {
                 db::users::lock_admins(conn)?;
                 let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
-                if user.role == "admin" && db::users::count_admins(conn)? <= 1 {
+                if user.role == Role::Admin.as_str() && db::users::count_admins(conn)? <= 1 {
                     return Err(AuthError::LastAdmin);
                 }
                 let detail = format!("username={}", user.username);

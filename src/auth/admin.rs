@@ -8,6 +8,7 @@ use crate::db::audit::AuditRow;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
 use crate::db::write_transaction;
+use crate::domain::Role;
 
 /// One page of a listing.
 #[derive(Debug, Clone, Copy)]
@@ -27,29 +28,6 @@ impl Page {
 
     pub fn offset(&self) -> i64 {
         (self.number - 1).saturating_mul(self.size)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    User,
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "user" => Some(Role::User),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Admin => "admin",
-        }
     }
 }
 
@@ -100,7 +78,7 @@ impl AuthService {
                 if user.role == role.as_str() {
                     return Ok(user);
                 }
-                if user.role == "admin" && db::users::count_admins(conn)? <= 1 {
+                if user.role == Role::Admin.as_str() && db::users::count_admins(conn)? <= 1 {
                     return Err(AuthError::LastAdmin);
                 }
                 db::users::set_role(conn, &uid, role.as_str())?;

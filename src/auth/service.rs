@@ -15,6 +15,7 @@ use crate::db::sessions::SessionRow;
 use crate::db::tokens::RefreshTokenRow;
 use crate::db::users::UserRow;
 use crate::db::{self, AnyConnection, Pool};
+use crate::domain::Role;
 use crate::ids;
 
 /// Tokens handed to a client after sign-up, sign-in or refresh.
@@ -56,7 +57,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn is_admin(&self) -> bool {
-        self.role == "admin"
+        self.role == Role::Admin.as_str()
     }
 }
 

@@ -7,7 +7,7 @@ use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::users::{NewUser, UserRow};
 use crate::db::{self, write_transaction, AnyConnection};
-use crate::domain::{Email, Password, Username};
+use crate::domain::{Email, Password, Role, Username};
 use crate::ids;
 
 impl AuthService {
@@ -16,7 +16,7 @@ impl AuthService {
         username: Username,
         email: Email,
         password: Password,
-        role: &'static str,
+        role: Role,
         client: Requester,
     ) -> Result<Issued, AuthError> {
         let (username_taken, email_taken) = {
@@ -55,7 +55,7 @@ impl AuthService {
         username: Username,
         email: Email,
         password: Password,
-        role: &'static str,
+        role: Role,
     ) -> Result<UserRow, AuthError> {
         let hash = self.hasher.hash(password.secret()).await?;
         db::run(&self.pool, move |conn| {
@@ -83,7 +83,7 @@ fn insert_account(
     username: &Username,
     email: &Email,
     password_hash: &str,
-    role: &str,
+    role: Role,
     now: i64,
 ) -> Result<String, AuthError> {
     let (username_taken, email_taken) = db::users::taken(conn, username.key(), email.key())?;
@@ -98,7 +98,7 @@ fn insert_account(
         email: email.as_str(),
         email_key: email.key(),
         password_hash,
-        role,
+        role: role.as_str(),
         token_version: 0,
         created_at: now,
     };

@@ -3,6 +3,7 @@ use diesel::prelude::*;
 
 use super::schema::users;
 use super::AnyConnection;
+use crate::domain::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -107,11 +108,13 @@ pub fn set_role(conn: &mut AnyConnection, id: &str, role: &str) -> QueryResult<u
 /// Locks every admin row (a no-op write) so two concurrent demotions cannot both see
 /// "another admin remains" and leave none.
 pub fn lock_admins(conn: &mut AnyConnection) -> QueryResult<usize> {
-    diesel::update(users::table.filter(users::role.eq("admin"))).set(users::role.eq(users::role)).execute(conn)
+    diesel::update(users::table.filter(users::role.eq(Role::Admin.as_str())))
+        .set(users::role.eq(users::role))
+        .execute(conn)
 }
 
 pub fn count_admins(conn: &mut AnyConnection) -> QueryResult<i64> {
-    users::table.filter(users::role.eq("admin")).count().get_result(conn)
+    users::table.filter(users::role.eq(Role::Admin.as_str())).count().get_result(conn)
 }
 
 /// Takes the row lock of a user (a no-op write) until the transaction ends, so that

@@ -6,9 +6,10 @@ use actix_web::{web, HttpResponse, ResponseError};
 use askama::Template;
 use serde::Deserialize;
 
-use super::extract::{BodyKind, Input};
+use super::extract::Input;
 use super::pages::{self, render, Layout};
 use super::redirect::see_other;
+use super::respond::{form_or_json, Audience};
 use super::validate::{vouched, Checker};
 use super::{cookies, csrf};
 use crate::audit::Requester;
@@ -63,11 +64,12 @@ pub struct ChangePasswordBody {
 pub async fn change_password(
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     caller: web::ReqData<Caller>,
     client: Requester,
     input: Input<ChangePasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let Input { body, kind, .. } = input;
+    let body = input.body;
     let outcome = async {
         let mut check = Checker::default();
         let current = check.current_password("current_password", body.current_password);
@@ -76,22 +78,23 @@ pub async fn change_password(
         Ok::<_, ApiError>(auth.change_password(&caller, &vouched(current)?, vouched(new)?, client).await?)
     }
     .await;
-    match (kind, outcome) {
-        (BodyKind::Form, Ok(ended)) => {
+    form_or_json(
+        audience,
+        outcome,
+        |ended| {
             pages::flash(&session, &format!("Your password has been changed; {ended} other session(s) ended."));
-            Ok(see_other("/account").finish())
-        }
-        (BodyKind::Form, Err(e)) => {
+            see_other("/account").finish()
+        },
+        |e| {
             let page = AccountPage {
                 layout: Layout::new(&session, Some(&caller)),
                 error: Some(e.message()),
                 username: caller.username.clone(),
             };
-            Ok(render(e.status_code(), &page))
-        }
-        (_, Ok(_)) => Ok(HttpResponse::NoContent().finish()),
-        (_, Err(e)) => Err(e),
-    }
+            render(e.status_code(), &page)
+        },
+        |_| HttpResponse::NoContent().finish(),
+    )
 }
 
 pub async fn forgot_page(session: Session) -> HttpResponse {
@@ -108,6 +111,7 @@ pub struct ForgotBody {
 pub async fn forgot(
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     client: Requester,
     input: Input<ForgotBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -121,13 +125,13 @@ pub async fn forgot(
         vouched(email)
     }
     .await;
-    let email = match (kind, outcome) {
+    let email = match (audience, outcome) {
         (_, Ok(email)) => email,
-        (BodyKind::Form, Err(e)) => {
+        (Audience::Browser, Err(e)) => {
             let page = ForgotPage { layout: Layout::new(&session, None), error: Some(e.message()), email: typed };
             return Ok(render(e.status_code(), &page));
         }
-        (_, Err(e)) => return Err(e),
+        (Audience::Api, Err(e)) => return Err(e),
     };
     let auth = auth.into_inner();
     let key = email.key().to_string();
@@ -137,7 +141,7 @@ pub async fn forgot(
         }
     });
     let message = "If an account uses that address, a reset link is on its way. It is valid for 30 minutes.";
-    if kind == BodyKind::Form {
+    if audience.is_browser() {
         pages::flash(&session, message);
         return Ok(see_other("/login").finish());
     }
@@ -164,6 +168,7 @@ pub struct ResetBody {
 pub async fn reset(
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     client: Requester,
     input: Input<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -179,20 +184,21 @@ pub async fn reset(
         Ok::<_, ApiError>(())
     }
     .await;
-    match (kind, outcome) {
-        (BodyKind::Form, Ok(())) => {
+    form_or_json(
+        audience,
+        outcome,
+        |()| {
             pages::flash(&session, "Your password has been reset. Sign in with the new one.");
             let mut response = see_other("/login");
             cookies::clear(&mut response, auth.settings());
-            Ok(response.finish())
-        }
-        (BodyKind::Form, Err(e)) => {
+            response.finish()
+        },
+        |e| {
             let page = ResetPage { layout: Layout::new(&session, None), error: Some(e.message()), token: typed_token };
-            Ok(render(e.status_code(), &page))
-        }
-        (_, Ok(())) => Ok(HttpResponse::NoContent().finish()),
-        (_, Err(e)) => Err(e),
-    }
+            render(e.status_code(), &page)
+        },
+        |()| HttpResponse::NoContent().finish(),
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,20 +206,47 @@ pub struct DeleteBody {
     password: Option<String>,
 }
 
-/// `DELETE /auth/account`: with the password; the user, sessions and tokens go together.
+/// `DELETE /auth/account` (JSON) and `POST /account/delete` (the confirmation page's form):
+/// with the password, the user, sessions and tokens go together.
 pub async fn delete_account(
     auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
     caller: web::ReqData<Caller>,
     client: Requester,
     input: Input<DeleteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut check = Checker::default();
     let password = check.current_password("password", input.body.password);
-    check.finish()?;
-    auth.delete_account(&caller, &vouched(password)?, client).await?;
-    let mut response = HttpResponse::NoContent();
-    cookies::clear(&mut response, auth.settings());
-    Ok(response.finish())
+    let outcome = match check.finish().and_then(|()| vouched(password)) {
+        Ok(password) => auth.delete_account(&caller, &password, client).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    form_or_json(
+        audience,
+        outcome,
+        |()| {
+            session.clear();
+            session.renew();
+            pages::flash(&session, "Your account has been deleted.");
+            let mut response = see_other("/login");
+            cookies::clear(&mut response, auth.settings());
+            response.finish()
+        },
+        |e| {
+            let page = DeletePage {
+                layout: Layout::new(&session, Some(&caller)),
+                error: Some(e.message()),
+                username: caller.username.clone(),
+            };
+            render(e.status_code(), &page)
+        },
+        |()| {
+            let mut response = HttpResponse::NoContent();
+            cookies::clear(&mut response, auth.settings());
+            response.finish()
+        },
+    )
 }
 
 /// The confirmation step of account deletion on the page.
@@ -221,37 +254,4 @@ pub async fn delete_page(session: Session, caller: web::ReqData<Caller>) -> Http
     let page =
         DeletePage { layout: Layout::new(&session, Some(&caller)), error: None, username: caller.username.clone() };
     render(StatusCode::OK, &page)
-}
-
-pub async fn delete_from_page(
-    auth: web::Data<AuthService>,
-    session: Session,
-    caller: web::ReqData<Caller>,
-    client: Requester,
-    input: Input<DeleteBody>,
-) -> HttpResponse {
-    let mut check = Checker::default();
-    let password = check.current_password("password", input.body.password);
-    let outcome = match check.finish().and_then(|()| vouched(password)) {
-        Ok(password) => auth.delete_account(&caller, &password, client).await.map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(()) => {
-            session.clear();
-            session.renew();
-            pages::flash(&session, "Your account has been deleted.");
-            let mut response = see_other("/login");
-            cookies::clear(&mut response, auth.settings());
-            response.finish()
-        }
-        Err(e) => {
-            let page = DeletePage {
-                layout: Layout::new(&session, Some(&caller)),
-                error: Some(e.message()),
-                username: caller.username.clone(),
-            };
-            render(e.status_code(), &page)
-        }
-    }
 }

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 use super::bodies::{SessionView, User};
 use super::extract::Input;
 use crate::audit::{Actor, AuditKind, Requester};
-use crate::auth::admin::{Page, Role};
+use crate::auth::admin::Page;
 use crate::auth::{AuthService, Caller, Revoker};
 use crate::db::audit::AuditRow;
+use crate::domain::Role;
 use crate::error::{ApiError, Fields};
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,9 +9,9 @@ use super::admin::{parse_role, AuditEvent, ListQuery};
 use super::bodies::{SessionView, User};
 use super::pages::{self, render, Layout};
 use super::redirect::see_other;
+use super::respond::{OrPage, PageError};
 use crate::audit::{Actor, AuditKind, Requester};
 use crate::auth::{AuthError, AuthService, Caller, Revoker};
-use crate::error::ApiError;
 
 #[derive(Template)]
 #[template(path = "admin_users.html")]
@@ -53,41 +53,29 @@ struct AuditPage {
     next_page: Option<i64>,
 }
 
-/// Errors on admin pages become HTML error pages.
-fn page_error(session: &Session, caller: &Caller, error: ApiError) -> HttpResponse {
-    pages::error_page(session, Some(caller), &error)
-}
+/// What every admin page handler answers: the page, or the error page in its layout.
+type Page = Result<HttpResponse, PageError>;
 
 pub async fn users(
     auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
     query: web::Query<ListQuery>,
-) -> HttpResponse {
-    let page = match query.page() {
-        Ok(page) => page,
-        Err(e) => return page_error(&session, &caller, e),
+) -> Page {
+    let page = query.page().or_page(&session, Some(&caller))?;
+    let prefix = query.prefix().or_page(&session, Some(&caller))?;
+    let (users, total) = auth.list_users(prefix.clone(), page).await.or_page(&session, Some(&caller))?;
+    let more = page.offset() + page.size < total;
+    let view = UsersPage {
+        layout: Layout::new(&session, Some(&caller)),
+        q: prefix.unwrap_or_default(),
+        users: users.into_iter().map(User::from).collect(),
+        total,
+        page: page.number,
+        prev_page: (page.number > 1).then_some(page.number - 1),
+        next_page: more.then_some(page.number + 1),
     };
-    let prefix = match query.prefix() {
-        Ok(prefix) => prefix,
-        Err(e) => return page_error(&session, &caller, e),
-    };
-    match auth.list_users(prefix.clone(), page).await {
-        Ok((users, total)) => {
-            let more = page.offset() + page.size < total;
-            let view = UsersPage {
-                layout: Layout::new(&session, Some(&caller)),
-                q: prefix.unwrap_or_default(),
-                users: users.into_iter().map(User::from).collect(),
-                total,
-                page: page.number,
-                prev_page: (page.number > 1).then_some(page.number - 1),
-                next_page: more.then_some(page.number + 1),
-            };
-            render(StatusCode::OK, &view)
-        }
-        Err(e) => page_error(&session, &caller, e.into()),
-    }
+    Ok(render(StatusCode::OK, &view))
 }
 
 pub async fn user(
@@ -95,19 +83,15 @@ pub async fn user(
     session: Session,
     caller: web::ReqData<Caller>,
     path: web::Path<crate::ids::Id>,
-) -> HttpResponse {
-    match auth.sessions_of(&path.into_inner().0).await {
-        Ok((user, sessions)) => {
-            let view = UserPage {
-                layout: Layout::new(&session, Some(&caller)),
-                user: user.into(),
-                sessions: sessions.into_iter().map(|s| SessionView::new(s, "")).collect(),
-                revoke_prefix: "/admin/sessions",
-            };
-            render(StatusCode::OK, &view)
-        }
-        Err(e) => page_error(&session, &caller, e.into()),
-    }
+) -> Page {
+    let (user, sessions) = auth.sessions_of(&path.into_inner().0).await.or_page(&session, Some(&caller))?;
+    let view = UserPage {
+        layout: Layout::new(&session, Some(&caller)),
+        user: user.into(),
+        sessions: sessions.into_iter().map(|s| SessionView::new(s, "")).collect(),
+        revoke_prefix: "/admin/sessions",
+    };
+    Ok(render(StatusCode::OK, &view))
 }
 
 /// The confirmation step before a forced logout-all.
@@ -116,13 +100,9 @@ pub async fn confirm_logout_all(
     session: Session,
     caller: web::ReqData<Caller>,
     path: web::Path<crate::ids::Id>,
-) -> HttpResponse {
-    match auth.user(&path.into_inner().0).await {
-        Ok(user) => {
-            render(StatusCode::OK, &ConfirmPage { layout: Layout::new(&session, Some(&caller)), user: user.into() })
-        }
-        Err(e) => page_error(&session, &caller, e.into()),
-    }
+) -> Page {
+    let user = auth.user(&path.into_inner().0).await.or_page(&session, Some(&caller))?;
+    Ok(render(StatusCode::OK, &ConfirmPage { layout: Layout::new(&session, Some(&caller)), user: user.into() }))
 }
 
 pub async fn logout_all(
@@ -131,18 +111,14 @@ pub async fn logout_all(
     caller: web::ReqData<Caller>,
     client: Requester,
     path: web::Path<crate::ids::Id>,
-) -> HttpResponse {
+) -> Page {
     let user_id = path.into_inner().0;
-    match auth.logout_all(&user_id, Actor::admin(&caller.user_id), client).await {
-        Ok(ended) => {
-            pages::flash(&session, &format!("Logged out everywhere: {ended} session(s) ended."));
-            // An admin who forced themselves out must sign in again.
-            let target =
-                if user_id == caller.user_id { "/login".to_string() } else { format!("/admin/users/{user_id}") };
-            see_other(&target).finish()
-        }
-        Err(e) => page_error(&session, &caller, e.into()),
-    }
+    let ended =
+        auth.logout_all(&user_id, Actor::admin(&caller.user_id), client).await.or_page(&session, Some(&caller))?;
+    pages::flash(&session, &format!("Logged out everywhere: {ended} session(s) ended."));
+    // An admin who forced themselves out must sign in again.
+    let target = if user_id == caller.user_id { "/login".to_string() } else { format!("/admin/users/{user_id}") };
+    Ok(see_other(&target).finish())
 }
 
 pub async fn revoke_session(
@@ -151,19 +127,16 @@ pub async fn revoke_session(
     caller: web::ReqData<Caller>,
     client: Requester,
     path: web::Path<crate::ids::Id>,
-) -> HttpResponse {
+) -> Page {
     let session_id = path.into_inner().0;
-    let owner = match auth.session_owner(&session_id).await {
-        Ok(owner) => owner,
-        Err(e) => return page_error(&session, &caller, e.into()),
-    };
+    let owner = auth.session_owner(&session_id).await.or_page(&session, Some(&caller))?;
     let by = Revoker::Admin(caller.user_id.clone());
     match auth.end_session(&session_id, by, AuditKind::SessionRevoked, client).await {
         Ok(()) => pages::flash(&session, "The session has been revoked."),
         Err(AuthError::NotFound) => pages::flash(&session, "That session had already ended."),
-        Err(e) => return page_error(&session, &caller, e.into()),
+        Err(e) => return Err(e).or_page(&session, Some(&caller)),
     }
-    see_other(&format!("/admin/users/{owner}")).finish()
+    Ok(see_other(&format!("/admin/users/{owner}")).finish())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,18 +151,15 @@ pub async fn change_role(
     client: Requester,
     path: web::Path<crate::ids::Id>,
     form: web::Form<RoleForm>,
-) -> HttpResponse {
+) -> Page {
     let user_id = path.into_inner().0;
-    let role = match parse_role(form.role.as_deref()) {
-        Ok(role) => role,
-        Err(e) => return page_error(&session, &caller, e),
-    };
+    let role = parse_role(form.role.as_deref()).or_page(&session, Some(&caller))?;
     match auth.set_role(&user_id, role, &caller.user_id, client).await {
         Ok(user) => pages::flash(&session, &format!("{} is now {}.", user.username, user.role)),
         Err(AuthError::LastAdmin) => pages::flash(&session, "The last administrator cannot lose the role."),
-        Err(e) => return page_error(&session, &caller, e.into()),
+        Err(e) => return Err(e).or_page(&session, Some(&caller)),
     }
-    see_other(&format!("/admin/users/{user_id}")).finish()
+    Ok(see_other(&format!("/admin/users/{user_id}")).finish())
 }
 
 pub async fn audit(
@@ -197,33 +167,20 @@ pub async fn audit(
     session: Session,
     caller: web::ReqData<Caller>,
     query: web::Query<ListQuery>,
-) -> HttpResponse {
-    let page = match query.page() {
-        Ok(page) => page,
-        Err(e) => return page_error(&session, &caller, e),
+) -> Page {
+    let page = query.page().or_page(&session, Some(&caller))?;
+    let kind = query.kind().or_page(&session, Some(&caller))?;
+    let user_id = query.user_id().or_page(&session, Some(&caller))?;
+    let events = auth.audit_events(user_id.clone(), kind, page).await.or_page(&session, Some(&caller))?;
+    let full = events.len() as i64 == page.size;
+    let view = AuditPage {
+        layout: Layout::new(&session, Some(&caller)),
+        user_id: user_id.unwrap_or_default(),
+        kind: kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+        kinds: AuditKind::ALL.iter().map(|k| k.as_str()).collect(),
+        events: events.into_iter().map(AuditEvent::from).collect(),
+        prev_page: (page.number > 1).then_some(page.number - 1),
+        next_page: full.then_some(page.number + 1),
     };
-    let kind = match query.kind() {
-        Ok(kind) => kind,
-        Err(e) => return page_error(&session, &caller, e),
-    };
-    let user_id = match query.user_id() {
-        Ok(user_id) => user_id,
-        Err(e) => return page_error(&session, &caller, e),
-    };
-    match auth.audit_events(user_id.clone(), kind, page).await {
-        Ok(events) => {
-            let full = events.len() as i64 == page.size;
-            let view = AuditPage {
-                layout: Layout::new(&session, Some(&caller)),
-                user_id: user_id.unwrap_or_default(),
-                kind: kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
-                kinds: AuditKind::ALL.iter().map(|k| k.as_str()).collect(),
-                events: events.into_iter().map(AuditEvent::from).collect(),
-                prev_page: (page.number > 1).then_some(page.number - 1),
-                next_page: full.then_some(page.number + 1),
-            };
-            render(StatusCode::OK, &view)
-        }
-        Err(e) => page_error(&session, &caller, e.into()),
-    }
+    Ok(render(StatusCode::OK, &view))
 }

@@ -8,12 +8,14 @@ use serde::Deserialize;
 use super::bodies::{SessionView, TokenResponse};
 use super::cookies::{self, REFRESH_COOKIE};
 use super::csrf;
-use super::extract::{access_token_of, BodyKind, Input, PresentedToken};
+use super::extract::{access_token_of, Input, PresentedToken};
 use super::pages::{self, Layout, LoginPage, SignupPage};
 use super::redirect::{safe_next, see_other};
+use super::respond::{form_or_json, Audience, PageError};
 use super::validate::{vouched, Checker};
 use crate::audit::{Actor, AuditKind, Requester};
 use crate::auth::{AuthError, AuthService, Caller, Issued, Revoker};
+use crate::domain::Role;
 use crate::error::ApiError;
 
 /// After a form sign-in: a new session id (no fixation), a new CSRF token, both token cookies,
@@ -45,6 +47,7 @@ pub struct SignupBody {
 pub async fn signup(
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     client: Requester,
     input: Input<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -58,27 +61,30 @@ pub async fn signup(
         let username = check.username(body.username);
         let email = check.email(body.email);
         check.finish()?;
-        Ok::<_, ApiError>(auth.signup(vouched(username)?, vouched(email)?, vouched(password)?, "user", client).await?)
+        Ok::<_, ApiError>(
+            auth.signup(vouched(username)?, vouched(email)?, vouched(password)?, Role::User, client).await?,
+        )
     }
     .await;
-    match (kind, outcome) {
-        (BodyKind::Form, Ok(issued)) => {
+    form_or_json(
+        audience,
+        outcome,
+        |issued| {
             pages::flash(&session, "Welcome! Your account is ready.");
-            Ok(signed_in_redirect(&session, &auth, &issued, next.as_deref()))
-        }
-        (BodyKind::Form, Err(e)) => {
+            signed_in_redirect(&session, &auth, &issued, next.as_deref())
+        },
+        |e| {
             let page = SignupPage {
                 layout: Layout::new(&session, None),
                 error: Some(e.message()),
-                username: typed_username.unwrap_or_default(),
-                email: typed_email.unwrap_or_default(),
-                next: next.unwrap_or_default(),
+                username: typed_username.clone().unwrap_or_default(),
+                email: typed_email.clone().unwrap_or_default(),
+                next: next.clone().unwrap_or_default(),
             };
-            Ok(pages::render(e.status_code(), &page))
-        }
-        (_, Ok(issued)) => Ok(signed_in_json(&session, &auth, issued, StatusCode::CREATED)),
-        (_, Err(e)) => Err(e),
-    }
+            pages::render(e.status_code(), &page)
+        },
+        |issued| signed_in_json(&session, &auth, issued, StatusCode::CREATED),
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +97,7 @@ pub async fn login(
     req: HttpRequest,
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     client: Requester,
     input: Input<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -107,20 +114,21 @@ pub async fn login(
         )
     }
     .await;
-    match (kind, outcome) {
-        (BodyKind::Form, Ok(issued)) => Ok(signed_in_redirect(&session, &auth, &issued, next.as_deref())),
-        (BodyKind::Form, Err(e)) => {
+    form_or_json(
+        audience,
+        outcome,
+        |issued| signed_in_redirect(&session, &auth, &issued, next.as_deref()),
+        |e| {
             let page = LoginPage {
                 layout: Layout::new(&session, None),
                 error: Some(e.message()),
-                username: typed_username.unwrap_or_default(),
-                next: next.unwrap_or_default(),
+                username: typed_username.clone().unwrap_or_default(),
+                next: next.clone().unwrap_or_default(),
             };
-            Ok(pages::with_error_headers(pages::render(e.status_code(), &page), &e))
-        }
-        (_, Ok(issued)) => Ok(signed_in_json(&session, &auth, issued, StatusCode::OK)),
-        (_, Err(e)) => Err(e),
-    }
+            pages::with_error_headers(pages::render(e.status_code(), &page), &e)
+        },
+        |issued| signed_in_json(&session, &auth, issued, StatusCode::OK),
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,15 +236,16 @@ pub async fn logout(
     req: HttpRequest,
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     client: Requester,
     input: Input<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let Input { body, kind, csrf_token, .. } = input;
+    let Input { body, csrf_token, .. } = input;
     let credential = LogoutCredential::of(&req, body);
-    let form = kind == BodyKind::Form;
+    let form = audience.is_browser();
     if form || credential.as_ref().is_some_and(LogoutCredential::rides_on_cookies) {
         if let Err(e) = csrf::verify(&session, csrf_token.as_deref()) {
-            return Ok(if form { pages::error_page(&session, None, &e) } else { e.error_response() });
+            return Ok(if form { PageError::new(&session, None, e).error_response() } else { e.error_response() });
         }
     }
     // Logout clears the cookies, except when a Bearer header named another session.
@@ -247,7 +256,11 @@ pub async fn logout(
     if let Some(e) = outcome.as_ref().err().filter(|e| e.status_code().is_server_error()) {
         tracing::warn!(status = %e.status_code(), "logout failed; the session stays live");
         let message = "You are not signed out: the server could not end your session. Please try again in a moment.";
-        return Ok(if form { pages::error_page_saying(&session, None, e, Some(message)) } else { e.error_response() });
+        return Ok(if form {
+            PageError::new(&session, None, outcome.unwrap_err()).saying(message).error_response()
+        } else {
+            e.error_response()
+        });
     }
     match outcome {
         Err(e) if !form && clears_cookies => Ok(with_cleared_cookies(e.error_response(), &auth)),
@@ -289,14 +302,14 @@ async fn end_this_session(
 }
 
 pub async fn logout_all(
-    req: HttpRequest,
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     caller: web::ReqData<Caller>,
     client: Requester,
 ) -> Result<HttpResponse, ApiError> {
     auth.logout_all(&caller.user_id, Actor::user(&caller.user_id), client).await?;
-    let form = is_form_post(&req);
+    let form = audience.is_browser();
     let mut response = if form { see_other("/login") } else { HttpResponse::NoContent() };
     cookies::clear(&mut response, auth.settings());
     if form {
@@ -310,13 +323,6 @@ pub async fn logout_all(
 fn forget_browser_session(session: &Session) {
     session.clear();
     session.renew();
-}
-
-fn is_form_post(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 /// A one-off CSRF token for scripts and single-page apps that ride on the cookies.
@@ -334,9 +340,9 @@ pub async fn list_sessions(
 }
 
 pub async fn revoke_session(
-    req: HttpRequest,
     auth: web::Data<AuthService>,
     session: Session,
+    audience: Audience,
     caller: web::ReqData<Caller>,
     client: Requester,
     path: web::Path<crate::ids::Id>,
@@ -344,7 +350,7 @@ pub async fn revoke_session(
     let session_id = path.into_inner().0;
     let outcome =
         auth.end_session(&session_id, Revoker::Owner(caller.user_id.clone()), AuditKind::SessionRevoked, client).await;
-    if is_form_post(&req) {
+    if audience.is_browser() {
         // From the dashboard: back to it, with what happened.
         let message = match outcome {
             Ok(()) => "The session has been revoked.",

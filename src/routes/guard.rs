@@ -3,13 +3,14 @@
 use actix_session::SessionExt;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 
 use super::cookies::{self, ACCESS_COOKIE, REFRESH_COOKIE};
 use super::extract::{access_token_of, client_of, csrf_header, read_limited, FormMeta, PresentedToken};
-use super::{csrf, pages, redirect};
+use super::respond::{self, Audience};
+use super::{csrf, redirect};
 use crate::auth::{AuthError, AuthService, Caller, Issued};
 use crate::error::ApiError;
 
@@ -19,20 +20,13 @@ fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn is_form(req: &ServiceRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-}
-
 /// The CSRF token of a request: the header, else the `csrf_token` field of a form body
 /// (read here and put back for the handler).
 async fn presented_csrf(req: &mut ServiceRequest) -> Result<Option<String>, ApiError> {
     if let Some(token) = csrf_header(req.request()) {
         return Ok(Some(token));
     }
-    if !is_form(req) {
+    if !respond::has_form_body(req.headers()) {
         return Ok(None);
     }
     let body = read_limited(&mut req.take_payload()).await?;
@@ -48,7 +42,7 @@ async fn check_csrf(req: &mut ServiceRequest) -> Result<(), ApiError> {
 
 /// Refuses a request: JSON for API clients, a sign-in redirect or an HTML page for browsers.
 fn deny<B>(req: ServiceRequest, error: ApiError) -> Guarded<B> {
-    let browser = is_form(&req) || pages::wants_html(req.request());
+    let browser = Audience::of(req.request()).is_browser();
     deny_as(req, error, browser)
 }
 
@@ -59,7 +53,7 @@ fn deny_as<B>(req: ServiceRequest, error: ApiError, browser: bool) -> Guarded<B>
         sign_in_again(&req)
     } else {
         // Forbidden, an oversized form, or an outage: say so, and keep the cookies.
-        pages::error_page(&req.get_session(), None, &error)
+        respond::error_page(&req.get_session(), None, error)
     };
     Ok(req.into_response(response).map_into_right_body())
 }
@@ -91,7 +85,7 @@ pub async fn require_access<B: MessageBody + 'static>(req: ServiceRequest, next:
         req.extensions_mut().insert(caller);
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let browser = is_form(&req) || pages::wants_html(req.request());
+    let browser = Audience::of(req.request()).is_browser();
     with_cookie_caller(req, next, &auth, browser).await
 }
 

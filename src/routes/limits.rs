@@ -46,13 +46,10 @@ impl KeyExtractor for ClientIp {
     ) -> HttpResponse {
         let wait = negative.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
         tracing::debug!(retry_after = wait, "per-IP rate limit reached");
-        // IETF draft "RateLimit header fields for HTTP": limit, remaining, seconds to reset.
+        for header in crate::error::rate_limit_headers(wait, Some((self.burst, self.window_secs))) {
+            response.insert_header(header);
+        }
         response
-            .insert_header(("RateLimit-Limit", self.burst.to_string()))
-            .insert_header(("RateLimit-Remaining", "0"))
-            .insert_header(("RateLimit-Reset", wait.to_string()))
-            .insert_header(("RateLimit-Policy", format!("{};w={}", self.burst, self.window_secs)))
-            .insert_header(("Retry-After", wait.to_string()))
             .insert_header(("Cache-Control", "no-store"))
             .json(ApiError::RateLimited { retry_after_secs: wait }.body())
     }
@@ -104,9 +101,8 @@ pub async fn html_for_browsers<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    // Browsers ask for HTML when they navigate or submit a form; OAuth clients post forms too,
-    // but want JSON.
-    let browser = super::pages::wants_html(req.request());
+    // OAuth clients post forms too, but RFC 6749 answers them in JSON.
+    let browser = super::respond::Audience::of(req.request()).is_browser() && req.path() != "/oauth/token";
     let response = next.call(req).await?;
     let is_json = response
         .headers()
@@ -119,7 +115,7 @@ pub async fn html_for_browsers<B: MessageBody + 'static>(
     let retry_after_secs =
         response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
     let (req, old) = response.into_parts();
-    let mut page = super::pages::error_page(&req.get_session(), None, &ApiError::RateLimited { retry_after_secs });
+    let mut page = super::respond::error_page(&req.get_session(), None, ApiError::RateLimited { retry_after_secs });
     for (name, value) in old.headers() {
         if name.as_str().starts_with("ratelimit-") || name == "retry-after" {
             page.headers_mut().insert(name.clone(), value.clone());

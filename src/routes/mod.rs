@@ -15,9 +15,9 @@ pub mod oauth;
 pub mod openapi;
 pub mod pages;
 pub mod redirect;
+pub mod respond;
 pub mod validate;
 
-use actix_session::Session;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -46,7 +46,7 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
             web::resource("/account/delete")
                 .wrap(page())
                 .route(web::get().to(account::delete_page))
-                .route(web::post().to(account::delete_from_page)),
+                .route(web::post().to(account::delete_account)),
         )
         .route("/forgot", web::get().to(account::forgot_page))
         .route("/reset", web::get().to(account::reset_page))
@@ -121,10 +121,17 @@ routes!(ADMIN_PAGE_ROUTES, admin_page_routes, "/admin":
     get "/audit" => admin_pages::audit,
 );
 
-async fn not_found(req: HttpRequest, session: Session) -> HttpResponse {
-    if pages::wants_html(&req) {
-        pages::error_page(&session, None, &ApiError::NotFound)
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    refusal(&req, ApiError::NotFound)
+}
+
+/// An error before any handler ran (no route, a malformed path, query or form): an HTML page
+/// for browsers, the contract's JSON for everyone else.
+pub fn refusal(req: &HttpRequest, error: ApiError) -> HttpResponse {
+    use actix_session::SessionExt;
+    if respond::Audience::of(req).is_browser() {
+        respond::error_page(&req.get_session(), None, error)
     } else {
-        ApiError::NotFound.error_response()
+        error.error_response()
     }
 }

@@ -81,8 +81,8 @@ struct DashboardPage {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-struct ErrorPage {
-    layout: Layout,
+struct ErrorPage<'a> {
+    layout: &'a Layout,
     status: u16,
     title: &'static str,
     message: String,
@@ -134,21 +134,12 @@ pub async fn dashboard(
     Ok(render(StatusCode::OK, &page))
 }
 
-/// An HTML page for an error on a page route.
-pub fn error_page(session: &Session, caller: Option<&Caller>, error: &ApiError) -> HttpResponse {
-    error_page_saying(session, caller, error, None)
-}
-
-/// An error page whose sentence says what did not happen (e.g. "you are not signed out").
-pub fn error_page_saying(
-    session: &Session,
-    caller: Option<&Caller>,
-    error: &ApiError,
-    message: Option<&str>,
-) -> HttpResponse {
+/// Renders `error.html` for an error (see `respond::PageError`), with the headers the error
+/// owes its client (a 429's `Retry-After` and `RateLimit-*`).
+pub(super) fn render_error(layout: &Layout, error: &ApiError, message: Option<&str>) -> HttpResponse {
     use actix_web::ResponseError;
     let status = error.status_code();
-    let (title, default_message) = match status.as_u16() {
+    let (title, stock) = match status.as_u16() {
         401 => ("Sign-in required", "Please sign in to continue.".to_string()),
         403 => ("Forbidden", "You are not allowed to do that.".to_string()),
         404 => ("Not found", "There is nothing at this address.".to_string()),
@@ -160,35 +151,17 @@ pub fn error_page_saying(
         ),
         _ => ("Something went wrong", "The server could not complete the request. Please try again.".to_string()),
     };
-    let message = message.map(str::to_string).unwrap_or(default_message);
-    let page = ErrorPage { layout: Layout::new(session, caller), status: status.as_u16(), title, message };
+    let message = message.map(str::to_string).unwrap_or(stock);
+    let page = ErrorPage { layout, status: status.as_u16(), title, message };
     with_error_headers(render(status, &page), error)
 }
 
-/// The headers an error owes its client, on an HTML answer too: `Retry-After` and the
-/// `RateLimit-*` fields for a 429.
+/// The headers an error owes its client, on an HTML answer too.
 pub fn with_error_headers(mut response: HttpResponse, error: &ApiError) -> HttpResponse {
     if let ApiError::RateLimited { retry_after_secs } = error {
-        let headers = response.headers_mut();
-        for (name, value) in [
-            ("retry-after", retry_after_secs.to_string()),
-            ("ratelimit-reset", retry_after_secs.to_string()),
-            ("ratelimit-remaining", "0".into()),
-        ] {
-            if let Ok(value) = value.parse() {
-                headers.insert(actix_web::http::header::HeaderName::from_static(name), value);
-            }
+        for (name, value) in crate::error::rate_limit_headers(*retry_after_secs, None) {
+            response.headers_mut().insert(name, value);
         }
     }
     response
-}
-
-/// Whether the client is a browser navigating (it asks for HTML and sends no bearer token).
-pub fn wants_html(req: &HttpRequest) -> bool {
-    let accepts_html = req
-        .headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    accepts_html && req.headers().get(actix_web::http::header::AUTHORIZATION).is_none()
 }

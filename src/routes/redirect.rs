@@ -1,8 +1,11 @@
 //! Where a form may send the browser afterwards: local paths only.
 use actix_web::http::header;
 use actix_web::HttpResponse;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 pub const DEFAULT_TARGET: &str = "/dashboard";
+/// What stays literal in a `next` query value: RFC 3986 unreserved characters and `/`.
+const NEXT_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 const MAX_TARGET_LEN: usize = 512;
 
 /// `next` if it is a plain local path, else the dashboard. Refuses `//host`, `/\host`,
@@ -24,10 +27,11 @@ fn is_local_path(target: &str) -> bool {
         if !looks_local(&current) {
             return false;
         }
-        match percent_decode(&current) {
-            Some(decoded) if decoded == current => return true,
-            Some(decoded) => current = decoded,
-            None => return false,
+        // Invalid UTF-8 after decoding is no path of ours.
+        match percent_decode_str(&current).decode_utf8() {
+            Ok(decoded) if decoded == current => return true,
+            Ok(decoded) => current = decoded.into_owned(),
+            Err(_) => return false,
         }
     }
     false
@@ -41,23 +45,6 @@ fn looks_local(path: &str) -> bool {
         && !path.chars().any(char::is_control)
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 pub fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::SeeOther();
     response.insert_header((header::LOCATION, location.to_string()));
@@ -66,14 +53,7 @@ pub fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
 
 /// `/login?next=<path>` for a page that needs a signed-in user.
 pub fn login_with_next(path_and_query: &str) -> String {
-    let encoded: String = path_and_query
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("/login?next={encoded}")
+    format!("/login?next={}", utf8_percent_encode(path_and_query, NEXT_VALUE))
 }
 
 #[cfg(test)]
