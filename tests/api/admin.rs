@@ -242,3 +242,18 @@ dual! {
         }
     }
 }
+
+dual! {
+    async fn malformed_queries_and_forms_on_admin_pages_answer_pages(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.admin_session("root").await;
+        let csrf = app.page_csrf("/login").await;
+        app.post_form("/auth/login", &[("csrf_token", &csrf), ("username", "root"), ("password", PASSWORD)]).await;
+        let page = app.browser.get(app.url("/admin?page=x")).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+        assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        // The same query from an API client is the contract's JSON.
+        let (admin, _) = app.session("root").await;
+        assert_error(app.get_bearer("/api/admin/users?page=x", &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+}
