@@ -221,6 +221,11 @@ impl From<AuthError> for ApiError {
                 tracing::error!(error = %source, "database unavailable");
                 ApiError::Unavailable
             }
+            AuthError::Db(DbError::Down) => {
+                // Logged once by the revocation feed when it went down, not per request.
+                tracing::debug!("database known to be down; request refused at once");
+                ApiError::Unavailable
+            }
             AuthError::Db(DbError::Lost(source)) => {
                 tracing::error!(error = %source, "database connection lost or locked");
                 ApiError::Unavailable

@@ -28,6 +28,7 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)
             .map_err(|e| anyhow::anyhow!("PORTCULLIS_ADDR: cannot listen on {}: {e}", settings.addr))?;
         let auth = prepare(settings).await?;
+        auth.start_revocation_feed().await.map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
         Self::on_listener(listener, auth)
     }
 

@@ -61,6 +61,8 @@ fn valid_token(keys: &JwtKeys) -> (String, AccessClaims) {
         ver: 0,
         role: "user".into(),
         name: "n".into(),
+        email: "n@example.com".into(),
+        created_at: 0,
     };
     (keys.sign(&claims).unwrap(), claims)
 }

@@ -31,6 +31,7 @@ impl AuthService {
                 // A reset link mailed before the change must not undo it.
                 db::resets::supersede(conn, &uid, now)?;
                 let others = db::sessions::revoke_others(conn, &uid, &keep, now)?;
+                db::revocations::record_sessions_ended(conn, &uid, &others, now)?;
                 db::tokens::revoke_for_sessions(conn, &others, now)?;
                 let detail = format!("other_sessions_ended={}", others.len());
                 audit::record(conn, AuditKind::PasswordChanged, Some(&uid), &Actor::user(&uid), &client, &detail)?;
@@ -38,7 +39,7 @@ impl AuthService {
             })
         })
         .await?;
-        self.revocations.evict_user(&caller.user_id);
+        self.apply_revocations().await?;
         Ok(ended)
     }
 
@@ -101,13 +102,14 @@ impl AuthService {
             return Err(AuthError::InvalidResetToken);
         }
         let hash = self.hasher.hash(new.secret()).await?;
-        let user_id = db::run(&self.pool, move |conn| {
+        db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = clock::now();
                 let user_id = db::resets::redeem(conn, &token_hash, now)?.ok_or(AuthError::InvalidResetToken)?;
                 db::users::set_password_hash(conn, &user_id, &hash)?;
                 db::resets::supersede(conn, &user_id, now)?;
                 db::users::bump_token_version(conn, &user_id)?;
+                db::revocations::record_user_state(conn, &user_id, now)?;
                 let sessions = db::sessions::revoke_all_for_user(conn, &user_id, now)?;
                 db::tokens::revoke_for_sessions(conn, &sessions, now)?;
                 let detail = format!("sessions_ended={}", sessions.len());
@@ -123,7 +125,7 @@ impl AuthService {
             })
         })
         .await?;
-        self.revocations.evict_user(&user_id);
+        self.apply_revocations().await?;
         Ok(())
     }
 
@@ -147,11 +149,12 @@ impl AuthService {
                 audit::record(conn, AuditKind::AccountDeleted, Some(&uid), &Actor::user(&uid), &client, &detail)?;
                 // Sessions, refresh tokens and reset tokens go with the user (ON DELETE CASCADE).
                 db::users::delete(conn, &uid)?;
+                db::revocations::record(conn, &uid, &db::revocations::Change::UserDeleted, clock::now())?;
                 Ok(())
             })
         })
         .await?;
-        self.revocations.evict_user(&caller.user_id);
+        self.apply_revocations().await?;
         Ok(())
     }
 }

@@ -82,13 +82,14 @@ impl AuthService {
                     return Err(AuthError::LastAdmin);
                 }
                 db::users::set_role(conn, &uid, role.as_str())?;
+                db::revocations::record_user_state(conn, &uid, clock::now())?;
                 let detail = format!("role {} -> {}", user.role, role.as_str());
                 audit::record(conn, AuditKind::RoleChanged, Some(&uid), &Actor::admin(&admin), &client, &detail)?;
                 db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)
             })
         })
         .await?;
-        self.revocations.evict_user(user_id);
+        self.apply_revocations().await?;
         Ok(user)
     }
 

@@ -28,6 +28,8 @@ enum Rotation {
 struct Rotated {
     user: UserRow,
     session_id: String,
+    /// The session's absolute end, which no access token outlives.
+    session_ends_at: i64,
     refresh_token: String,
     refresh_expires_at: i64,
     issued_at: i64,
@@ -46,8 +48,11 @@ impl AuthService {
             write_transaction(conn, |conn| rotate(conn, &tokens, &settings, &raw, &requester))
         })
         .await?;
-        let Rotation::Issued(rotated) = rotation else { return Err(AuthError::RefreshTokenReused) };
-        let access_token = self.sign_access(&rotated.user, &rotated.session_id)?;
+        let Rotation::Issued(rotated) = rotation else {
+            self.apply_revocations().await?;
+            return Err(AuthError::RefreshTokenReused);
+        };
+        let access_token = self.sign_access(&rotated.user, &rotated.session_id, rotated.session_ends_at)?;
         Ok(Issued {
             access_token,
             expires_in: self.settings.jwt_expiration,
@@ -85,10 +90,10 @@ fn rotate(
     let used_at = token.used_at.ok_or(AuthError::InvalidRefreshToken)?;
     if within_grace(settings, now, used_at) {
         if let Some((refresh_token, refresh_expires_at)) = live_end_of_chain(conn, tokens, settings, raw, now)? {
-            let session_id = session.id;
             return Ok(Rotation::Issued(Rotated {
                 user,
-                session_id,
+                session_ends_at: session.absolute_expires_at,
+                session_id: session.id,
                 refresh_token,
                 refresh_expires_at,
                 issued_at: now,
@@ -131,6 +136,7 @@ fn issue_successor(
     Ok(Rotated {
         user,
         session_id: session.id.clone(),
+        session_ends_at: session.absolute_expires_at,
         refresh_token: successor,
         refresh_expires_at: expires_at,
         issued_at: now,
@@ -172,6 +178,7 @@ fn revoke_after_reuse(
     now: i64,
 ) -> Result<(), AuthError> {
     db::sessions::revoke(conn, &session.id, now)?;
+    db::revocations::record_sessions_ended(conn, &user.id, std::slice::from_ref(&session.id), now)?;
     db::tokens::revoke_for_session(conn, &session.id, now)?;
     let detail = format!("session={}", session.id);
     audit::record(conn, AuditKind::RefreshReused, Some(&user.id), &Actor::Anonymous, requester, &detail)?;

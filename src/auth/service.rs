@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::devices::DeviceKeys;
 use super::gate::AttemptGate;
 use super::password::Hasher;
-use super::revocation::RevocationCache;
+use super::revocation::Revocations;
 use super::tokens::{AccessClaims, JwtKeys, SecretTokens};
 use super::AuthError;
 use crate::audit::Requester;
@@ -69,7 +69,7 @@ pub struct AuthService {
     pub(super) keys: Arc<JwtKeys>,
     pub(super) secret_tokens: SecretTokens,
     pub(super) hasher: Hasher,
-    pub(super) revocations: RevocationCache,
+    pub(super) revocations: Revocations,
     pub(super) mailer: crate::mail::Mailer,
     pub(super) devices: DeviceKeys,
     pub(super) attempts: AttemptGate,
@@ -82,13 +82,14 @@ impl AuthService {
         let hasher = Hasher::new(settings.bcrypt_cost)?;
         let mailer = crate::mail::Mailer::from_settings(&settings)?;
         let devices = DeviceKeys::new(settings.jwt_refresh_secret.clone());
+        let revocations = Revocations::new(settings.jwt_expiration, settings.jwt_leeway);
         Ok(Self {
             pool,
             settings,
             keys,
             secret_tokens,
             hasher,
-            revocations: RevocationCache::default(),
+            revocations,
             mailer,
             devices,
             attempts: AttemptGate::default(),
@@ -118,25 +119,54 @@ impl AuthService {
         .await
     }
 
-    pub(super) fn sign_access(&self, user: &UserRow, session_id: &str) -> Result<String, AuthError> {
+    /// Applies the revocation events this instance just wrote (and any others) before it
+    /// answers; the other instances follow through their feeds.
+    pub(super) async fn apply_revocations(&self) -> Result<(), AuthError> {
+        let revocations = self.revocations.clone();
+        db::run(&self.pool, move |conn| revocations.catch_up(conn).map(|_| ()).map_err(AuthError::from)).await
+    }
+
+    /// Loads the revocation state and starts following the event stream (the server, not the CLI).
+    pub async fn start_revocation_feed(&self) -> Result<(), AuthError> {
+        let revocations = self.revocations.clone();
+        let loaded = db::run(&self.pool, move |conn| revocations.load(conn).map_err(AuthError::from)).await?;
+        tracing::info!(events = loaded, "revocation state loaded");
+        self.revocations.follow(&self.pool);
+        Ok(())
+    }
+
+    /// Entries of the in-memory revocation state (its bound is tested).
+    pub fn revocation_entries(&self) -> usize {
+        self.revocations.entries()
+    }
+
+    /// An access token for a session; it never outlives the session's absolute end.
+    pub(super) fn sign_access(
+        &self,
+        user: &UserRow,
+        session_id: &str,
+        session_ends_at: i64,
+    ) -> Result<String, AuthError> {
         let now = clock::now();
         let claims = AccessClaims {
             iss: self.settings.jwt_issuer.clone(),
             aud: self.settings.jwt_audience.clone(),
             sub: user.id.clone(),
             iat: now,
-            exp: now + self.settings.jwt_expiration,
+            exp: (now + self.settings.jwt_expiration).min(session_ends_at),
             jti: ids::new_id(),
             sid: session_id.to_string(),
             ver: user.token_version,
             role: user.role.clone(),
             name: user.username.clone(),
+            email: user.email.clone(),
+            created_at: user.created_at,
         };
         Ok(self.keys.sign(&claims)?)
     }
 
     pub(super) fn issue(&self, user: UserRow, session: SessionRow, refresh_token: String) -> Result<Issued, AuthError> {
-        let access_token = self.sign_access(&user, &session.id)?;
+        let access_token = self.sign_access(&user, &session.id, session.absolute_expires_at)?;
         Ok(Issued {
             access_token,
             expires_in: self.settings.jwt_expiration,

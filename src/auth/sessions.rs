@@ -7,6 +7,7 @@ use crate::clock;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
 use crate::db::{self, write_transaction};
+use crate::domain::Role;
 
 impl AuthService {
     /// Ends the session a refresh token belongs to. Returns the session id if there was one.
@@ -47,6 +48,9 @@ impl AuthService {
                     return Err(AuthError::NotFound);
                 }
                 let was_live = db::sessions::revoke(conn, &sid, now)?;
+                if was_live {
+                    db::revocations::record_sessions_ended(conn, &session.user_id, std::slice::from_ref(&sid), now)?;
+                }
                 db::tokens::revoke_for_session(conn, &sid, now)?;
                 if was_live {
                     audit::record(conn, kind, Some(&session.user_id), &actor, &client, &format!("session={sid}"))?;
@@ -55,7 +59,7 @@ impl AuthService {
             })
         })
         .await?;
-        self.revocations.evict_session(session_id);
+        self.apply_revocations().await?;
         Ok(())
     }
 
@@ -72,6 +76,7 @@ impl AuthService {
                 if db::users::bump_token_version(conn, &uid)? == 0 {
                     return Err(AuthError::NotFound);
                 }
+                db::revocations::record_user_state(conn, &uid, now)?;
                 let sessions = db::sessions::revoke_all_for_user(conn, &uid, now)?;
                 db::tokens::revoke_for_sessions(conn, &sessions, now)?;
                 let detail = format!("sessions_ended={}", sessions.len());
@@ -80,7 +85,7 @@ impl AuthService {
             })
         })
         .await?;
-        self.revocations.evict_user(user_id);
+        self.apply_revocations().await?;
         Ok(ended)
     }
 
@@ -94,36 +99,27 @@ impl AuthService {
         db::run(&self.pool, move |conn| db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)).await
     }
 
-    /// Verifies an access token and checks that its session, token version and role still hold.
+    /// Verifies an access token and checks it against the in-memory revocation state (ended
+    /// session, older token version, another role, deleted user). No database query: the
+    /// profile the caller carries comes from the token itself.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        self.authenticate_now(token)
+    }
+
+    /// The same check, synchronous (it never waits on anything).
+    pub fn authenticate_now(&self, token: &str) -> Result<Caller, AuthError> {
         let claims = self.keys.verify(token)?;
-        let state = match self.revocations.get(&claims.sid) {
-            Some(state) => state,
-            None => {
-                let sid = claims.sid.clone();
-                let state =
-                    db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::sessions::access_state(conn, &sid)?))
-                        .await?;
-                self.revocations.put(&claims.sid, &claims.sub, state.clone());
-                state
-            }
-        };
-        let now = clock::now();
-        let state = state
-            .filter(|s| {
-                s.revoked_at.is_none()
-                    && s.absolute_expires_at > now
-                    && s.token_version == claims.ver
-                    && s.role == claims.role
-            })
-            .ok_or(AuthError::Token(TokenError::Invalid))?;
+        if !self.revocations.admits(&claims) {
+            return Err(AuthError::Token(TokenError::Invalid));
+        }
+        let role = Role::parse(&claims.role).ok_or(AuthError::Token(TokenError::Invalid))?;
         Ok(Caller {
             user_id: claims.sub,
             session_id: claims.sid,
-            role: state.role,
-            username: state.username,
-            email: state.email,
-            created_at: state.created_at,
+            role: role.as_str().to_string(),
+            username: claims.name,
+            email: claims.email,
+            created_at: claims.created_at,
         })
     }
 }

@@ -27,6 +27,10 @@ pub struct AccessClaims {
     pub ver: i64,
     pub role: String,
     pub name: String,
+    /// The profile `/api/me` answers with, carried so that no request needs the database
+    /// (accounts have no email or username change, so it cannot go stale).
+    pub email: String,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod devices;
 pub mod resets;
+pub mod revocations;
 pub mod schema;
 pub mod sessions;
 pub mod tokens;
@@ -26,6 +27,9 @@ pub enum AnyConnection {
 pub enum DbError {
     #[error("the database is unreachable")]
     Unavailable(#[source] diesel::r2d2::PoolError),
+    /// The revocation feed found the database unreachable: requests fail at once.
+    #[error("the database is known to be unreachable")]
+    Down,
     /// The connection dropped under the query, or SQLite stayed locked past the busy timeout:
     /// the database failed, not the query.
     #[error("the database connection was lost or stayed locked")]
@@ -88,7 +92,7 @@ where
 {
     let pool = pool.clone();
     let outcome = actix_web::rt::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DbError::Unavailable)?;
+        let mut conn = pool.checkout()?;
         work(&mut conn)
     })
     .await;

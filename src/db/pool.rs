@@ -1,4 +1,6 @@
 //! The r2d2 pool: the backend is chosen from the URL scheme, never by trying each in turn.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -11,7 +13,65 @@ use super::AnyConnection;
 /// One portable migration set: the schema uses only types and statements both backends share.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-pub type Pool = diesel::r2d2::Pool<AnyManager>;
+/// The r2d2 pool, with what the rest of the server needs to know about the database: whether
+/// it is known to be down (so requests fail fast instead of waiting on checkouts), and how many
+/// checkouts there have been (tests prove that hot routes make none).
+#[derive(Clone)]
+pub struct Pool {
+    connections: diesel::r2d2::Pool<AnyManager>,
+    health: Arc<Health>,
+    url: DatabaseUrl,
+}
+
+#[derive(Default)]
+struct Health {
+    down: AtomicBool,
+    checkouts: AtomicU64,
+}
+
+/// How long a request may wait for a connection while the database is believed up.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Waits are sliced so that a request notices within this long that the database went down.
+const CHECKOUT_SLICE: Duration = Duration::from_millis(200);
+
+impl Pool {
+    /// A connection, or `Unavailable` at once when the database is known to be down, or
+    /// within `CHECKOUT_SLICE` of it being found down while waiting.
+    pub fn checkout(&self) -> Result<diesel::r2d2::PooledConnection<AnyManager>, super::DbError> {
+        let started = std::time::Instant::now();
+        loop {
+            if self.is_down() {
+                return Err(super::DbError::Down);
+            }
+            match self.connections.get_timeout(CHECKOUT_SLICE) {
+                Ok(conn) => {
+                    self.health.checkouts.fetch_add(1, Ordering::Relaxed);
+                    return Ok(conn);
+                }
+                Err(e) if started.elapsed() >= CHECKOUT_TIMEOUT => return Err(super::DbError::Unavailable(e)),
+                Err(_) => continue,
+            }
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.health.down.load(Ordering::Relaxed)
+    }
+
+    /// Set by the revocation feed, which talks to the database all the time.
+    pub fn set_down(&self, down: bool) {
+        self.health.down.store(down, Ordering::Relaxed);
+    }
+
+    /// Connections handed out so far.
+    pub fn checkouts(&self) -> u64 {
+        self.health.checkouts.load(Ordering::Relaxed)
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -101,10 +161,30 @@ impl ManageConnection for AnyManager {
 }
 
 pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::PoolError> {
-    let builder = diesel::r2d2::Pool::builder().max_size(size).connection_timeout(Duration::from_secs(5));
+    let builder = diesel::r2d2::Pool::builder().max_size(size).connection_timeout(CHECKOUT_TIMEOUT);
     // A shared in-memory SQLite database vanishes with its last connection: keep one open.
     let builder = if url.is_in_memory() { builder.min_idle(Some(1)) } else { builder };
-    builder.build(AnyManager { url: url.clone() })
+    let connections = builder.build(AnyManager { url: url.clone() })?;
+    Ok(Pool { connections, health: Arc::default(), url: url.clone() })
+}
+
+impl DatabaseUrl {
+    /// A connection of its own, outside the pool (the revocation feed's).
+    pub fn connect(&self) -> diesel::ConnectionResult<AnyConnection> {
+        match self.backend {
+            // Fail fast when the server is unreachable: the feed is also the outage detector.
+            Backend::Postgres => {
+                let sep = if self.target.contains('?') { '&' } else { '?' };
+                diesel::PgConnection::establish(&format!("{}{sep}connect_timeout=2", self.target))
+                    .map(AnyConnection::Postgresql)
+            }
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(&self.target)?;
+                let _ = conn.batch_execute("PRAGMA busy_timeout = 1000;");
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
 }
 
 /// Applies pending migrations of the pool's backend; returns how many ran.

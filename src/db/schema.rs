@@ -76,6 +76,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    revocation_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        kind -> Text,
+        user_id -> Text,
+        session_id -> Nullable<Text>,
+        token_version -> Nullable<BigInt>,
+        role -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revocation_cursor (id) {
+        id -> Integer,
+        last_id -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_devices -> users (user_id));
 diesel::joinable!(password_resets -> users (user_id));
@@ -86,5 +105,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     audit_events,
     password_resets,
-    login_devices
+    login_devices,
+    revocation_events,
+    revocation_cursor
 );

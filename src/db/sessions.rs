@@ -1,7 +1,7 @@
 //! Queries on `sessions`: one row per sign-in.
 use diesel::prelude::*;
 
-use super::schema::{refresh_tokens, sessions, users};
+use super::schema::{refresh_tokens, sessions};
 use super::AnyConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -79,36 +79,6 @@ pub fn revoke_all_for_user(conn: &mut AnyConnection, user_id: &str, now: i64) ->
         .set(sessions::revoked_at.eq(now))
         .execute(conn)?;
     Ok(ids)
-}
-
-/// What an access token is checked against: is its session alive, and the user's current
-/// token version and role; with the profile, so `/api/me` needs no second query.
-#[derive(Debug, Clone, Queryable)]
-pub struct AccessState {
-    pub revoked_at: Option<i64>,
-    pub absolute_expires_at: i64,
-    pub token_version: i64,
-    pub role: String,
-    pub username: String,
-    pub email: String,
-    pub created_at: i64,
-}
-
-pub fn access_state(conn: &mut AnyConnection, session_id: &str) -> QueryResult<Option<AccessState>> {
-    sessions::table
-        .inner_join(users::table)
-        .filter(sessions::id.eq(session_id))
-        .select((
-            sessions::revoked_at,
-            sessions::absolute_expires_at,
-            users::token_version,
-            users::role,
-            users::username,
-            users::email,
-            users::created_at,
-        ))
-        .first(conn)
-        .optional()
 }
 
 /// Deletes sessions that ended (revoked or expired) before `before`; their tokens go with them.

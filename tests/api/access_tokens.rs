@@ -17,6 +17,8 @@ fn claims_for(app: &TestApp, sub: &str, sid: &str, exp_offset: i64) -> AccessCla
         ver: 0,
         role: "user".into(),
         name: "x".into(),
+        email: "x@example.com".into(),
+        created_at: 0,
     }
 }
 

@@ -335,6 +335,17 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Waits (up to 5 s) until `/healthz` says the database is reachable again.
+    pub async fn wait_until_healthy(&self) {
+        for _ in 0..100 {
+            if self.api.get(self.url("/healthz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the app did not see its database come back");
+    }
+
     /// Waits (up to 5 s) for a message to `to` in the outbox and returns its raw text.
     pub async fn wait_for_mail(&self, to: &str) -> String {
         let dir = self.auth.settings().mail_outbox_dir.clone();

@@ -15,6 +15,7 @@ mod outages;
 mod protocols;
 mod proxies;
 mod refresh;
+mod revocation;
 mod sessions;
 mod signup_login;
 mod throttle;

@@ -44,6 +44,7 @@ dual! {
         let page = app.post_form("/auth/logout", &[("csrf_token", &csrf)]).await;
         let json = app.post_json(&app.api, "/auth/logout", json!({"refresh_token": refresh})).await;
         switch.up();
+        app.wait_until_healthy().await;
 
         assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(set_cookie(&page, "refresh_token").is_none(), "a failed logout must keep the refresh cookie");

@@ -1,0 +1,2 @@
+DROP TABLE revocation_cursor;
+DROP TABLE revocation_events;

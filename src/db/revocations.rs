@@ -1,0 +1,127 @@
+//! Queries on `revocation_events`: written in the transaction of the change they announce,
+//! read by every instance after the last id it has seen.
+use diesel::prelude::*;
+
+use super::schema::{revocation_cursor, revocation_events};
+use super::AnyConnection;
+
+/// Why access tokens stop being accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// One session ended (logout, revocation, refresh-token reuse, other sessions after a
+    /// password change).
+    SessionEnded { session_id: String },
+    /// The user's token version or role moved on (logout-all, password reset, role change):
+    /// tokens carrying an older version or another role are refused.
+    UserChanged { token_version: i64, role: String },
+    /// The account is gone.
+    UserDeleted,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = revocation_events)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub token_version: Option<i64>,
+    pub role: Option<String>,
+}
+
+impl EventRow {
+    pub fn change(&self) -> Option<Change> {
+        match self.kind.as_str() {
+            "session_ended" => Some(Change::SessionEnded { session_id: self.session_id.clone()? }),
+            "user_changed" => {
+                Some(Change::UserChanged { token_version: self.token_version?, role: self.role.clone()? })
+            }
+            "user_deleted" => Some(Change::UserDeleted),
+            _ => None,
+        }
+    }
+}
+
+/// Appends an event inside the caller's transaction. The cursor row's lock is held until the
+/// transaction ends, so events commit in id order; on PostgreSQL the commit also wakes every
+/// listening instance.
+pub fn record(conn: &mut AnyConnection, user_id: &str, change: &Change, now: i64) -> QueryResult<()> {
+    let id: i64 = diesel::update(revocation_cursor::table.find(1))
+        .set(revocation_cursor::last_id.eq(revocation_cursor::last_id + 1))
+        .returning(revocation_cursor::last_id)
+        .get_result(conn)?;
+    let (kind, session_id, token_version, role) = match change {
+        Change::SessionEnded { session_id } => ("session_ended", Some(session_id.as_str()), None, None),
+        Change::UserChanged { token_version, role } => {
+            ("user_changed", None, Some(*token_version), Some(role.as_str()))
+        }
+        Change::UserDeleted => ("user_deleted", None, None, None),
+    };
+    diesel::insert_into(revocation_events::table)
+        .values((
+            revocation_events::id.eq(id),
+            revocation_events::at.eq(now),
+            revocation_events::kind.eq(kind),
+            revocation_events::user_id.eq(user_id),
+            revocation_events::session_id.eq(session_id),
+            revocation_events::token_version.eq(token_version),
+            revocation_events::role.eq(role),
+        ))
+        .execute(conn)?;
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Announces a user's current token version and role (after a bump or a role change).
+pub fn record_user_state(conn: &mut AnyConnection, user_id: &str, now: i64) -> QueryResult<()> {
+    use super::schema::users;
+    let (token_version, role): (i64, String) =
+        users::table.find(user_id).select((users::token_version, users::role)).first(conn)?;
+    record(conn, user_id, &Change::UserChanged { token_version, role }, now)
+}
+
+/// Announces that sessions ended.
+pub fn record_sessions_ended(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    sessions: &[String],
+    now: i64,
+) -> QueryResult<()> {
+    for session_id in sessions {
+        record(conn, user_id, &Change::SessionEnded { session_id: session_id.clone() }, now)?;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL channel the commits of events are announced on.
+pub const CHANNEL: &str = "portcullis_revocations";
+
+/// Events after `last_id`, oldest first.
+pub fn after(conn: &mut AnyConnection, last_id: i64, limit: i64) -> QueryResult<Vec<EventRow>> {
+    revocation_events::table
+        .filter(revocation_events::id.gt(last_id))
+        .order(revocation_events::id)
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)
+}
+
+/// Events recorded at or after `since` (what a starting instance must know), and the last id.
+pub fn since(conn: &mut AnyConnection, since: i64) -> QueryResult<(Vec<EventRow>, i64)> {
+    let last_id: i64 = revocation_cursor::table.find(1).select(revocation_cursor::last_id).first(conn)?;
+    let rows = revocation_events::table
+        .filter(revocation_events::at.ge(since))
+        .filter(revocation_events::id.le(last_id))
+        .order(revocation_events::id)
+        .select(EventRow::as_select())
+        .load(conn)?;
+    Ok((rows, last_id))
+}
+
+/// Events no unexpired token can be affected by any more (`purge-expired`).
+pub fn purge_before(conn: &mut AnyConnection, before: i64) -> QueryResult<usize> {
+    diesel::delete(revocation_events::table.filter(revocation_events::at.lt(before))).execute(conn)
+}
