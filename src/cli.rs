@@ -104,6 +104,8 @@ pub async fn purge_expired(auth: &AuthService) -> anyhow::Result<Purged> {
             let audit_events = db::audit::purge_older_than(conn, cutoff_us)?;
             db::resets::purge(conn, now)?;
             db::devices::purge(conn, now, crate::auth::devices::DEVICE_TTL_SECS)?;
+            // Events older than any access token: a starting instance never reads them.
+            db::revocations::purge_before(conn, now - KEEP_ENDED_SECS)?;
             Ok::<_, AuthError>(Purged { refresh_tokens, sessions, audit_events })
         })
     })

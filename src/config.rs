@@ -59,6 +59,10 @@ pub struct Settings {
     pub mail_outbox_dir: PathBuf,
     pub mail_from: String,
     pub audit_retention_days: i64,
+    /// Seconds other services may cache a status list.
+    pub status_list_ttl: i64,
+    /// Entries per status list.
+    pub status_list_size: i64,
     /// Names of the secrets that were generated because they were missing (development only).
     pub generated_secrets: Vec<&'static str>,
 }
@@ -136,6 +140,8 @@ impl Settings {
             mail_outbox_dir: PathBuf::from(get("MAIL_OUTBOX_DIR").unwrap_or_else(|| "./outbox".into())),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "portcullis <no-reply@localhost>".into()),
             audit_retention_days: int("AUDIT_RETENTION_DAYS", get("AUDIT_RETENTION_DAYS"), 90, 1, 36_500)?,
+            status_list_ttl: int("STATUS_LIST_TTL", get("STATUS_LIST_TTL"), 5, 1, 86_400)?,
+            status_list_size: int("STATUS_LIST_SIZE", get("STATUS_LIST_SIZE"), 1_048_576, 8, 67_108_864)?,
             database_url,
             jwt_secret,
             jwt_refresh_secret,

@@ -63,6 +63,7 @@ fn valid_token(keys: &JwtKeys) -> (String, AccessClaims) {
         name: "n".into(),
         email: "n@example.com".into(),
         created_at: 0,
+        status: None,
     };
     (keys.sign(&claims).unwrap(), claims)
 }

@@ -4,11 +4,14 @@
 CREATE TABLE revocation_events (
     id BIGINT PRIMARY KEY NOT NULL,
     at BIGINT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('session_ended', 'user_changed', 'user_deleted')),
+    kind TEXT NOT NULL CHECK (kind IN ('session_ended', 'user_changed', 'user_deleted', 'status_invalidated')),
     user_id TEXT NOT NULL,
     session_id TEXT,
     token_version BIGINT,
-    role TEXT
+    role TEXT,
+    -- The Token Status List entry the event invalidates, if any.
+    status_list TEXT,
+    status_idx BIGINT
 );
 CREATE INDEX revocation_events_at ON revocation_events(at);
 

@@ -111,6 +111,7 @@ impl AuthService {
                 db::users::bump_token_version(conn, &user_id)?;
                 db::revocations::record_user_state(conn, &user_id, now)?;
                 let sessions = db::sessions::revoke_all_for_user(conn, &user_id, now)?;
+                db::revocations::record_sessions_ended(conn, &user_id, &sessions, now)?;
                 db::tokens::revoke_for_sessions(conn, &sessions, now)?;
                 let detail = format!("sessions_ended={}", sessions.len());
                 audit::record(
@@ -147,9 +148,13 @@ impl AuthService {
                 }
                 let detail = format!("username={}", user.username);
                 audit::record(conn, AuditKind::AccountDeleted, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+                // Their tokens die with the sessions; the status entries say so first.
+                let now = clock::now();
+                let live: Vec<String> = db::sessions::live_of_user(conn, &uid)?.into_iter().map(|s| s.id).collect();
+                db::revocations::record_sessions_ended(conn, &uid, &live, now)?;
+                db::revocations::record(conn, &uid, &db::revocations::Change::UserDeleted, None, now)?;
                 // Sessions, refresh tokens and reset tokens go with the user (ON DELETE CASCADE).
                 db::users::delete(conn, &uid)?;
-                db::revocations::record(conn, &uid, &db::revocations::Change::UserDeleted, clock::now())?;
                 Ok(())
             })
         })

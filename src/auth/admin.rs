@@ -71,6 +71,7 @@ impl AuthService {
         client: Requester,
     ) -> Result<UserRow, AuthError> {
         let (uid, admin) = (user_id.to_string(), admin_id.to_string());
+        let list_size = self.settings.status_list_size;
         let user = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 db::users::lock_admins(conn)?;
@@ -82,7 +83,9 @@ impl AuthService {
                     return Err(AuthError::LastAdmin);
                 }
                 db::users::set_role(conn, &uid, role.as_str())?;
-                db::revocations::record_user_state(conn, &uid, clock::now())?;
+                let now = clock::now();
+                db::revocations::record_user_state(conn, &uid, now)?;
+                db::revocations::record_status_moves(conn, &uid, list_size, now)?;
                 let detail = format!("role {} -> {}", user.role, role.as_str());
                 audit::record(conn, AuditKind::RoleChanged, Some(&uid), &Actor::admin(&admin), &client, &detail)?;
                 db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)

@@ -12,6 +12,7 @@ pub mod service;
 pub mod sessions;
 pub mod signin;
 pub mod signup;
+pub mod status_list;
 pub mod throttle;
 pub mod tokens;
 

@@ -53,6 +53,33 @@ struct State {
     /// Ended sessions, until when they can matter.
     sessions: HashMap<String, i64>,
     users: HashMap<String, UserMark>,
+    /// The Token Status Lists: one bit per entry, 1 = invalid.
+    lists: HashMap<String, StatusBits>,
+}
+
+/// A status list's bits (bit `i % 8`, least significant first, of byte `i / 8`), and a
+/// version that moves on whenever a bit is set (so the signed list is rebuilt only then).
+#[derive(Clone, Default)]
+pub struct StatusBits {
+    pub bytes: Vec<u8>,
+    pub version: u64,
+}
+
+impl StatusBits {
+    fn with_size(size: i64) -> Self {
+        StatusBits { bytes: vec![0; (size.max(8) as usize).div_ceil(8)], version: 0 }
+    }
+
+    fn set(&mut self, idx: i64) {
+        let Ok(idx) = usize::try_from(idx) else { return };
+        if self.bytes.len() <= idx / 8 {
+            self.bytes.resize(idx / 8 + 1, 0);
+        }
+        if self.bytes[idx / 8] & (1 << (idx % 8)) == 0 {
+            self.bytes[idx / 8] |= 1 << (idx % 8);
+            self.version += 1;
+        }
+    }
 }
 
 struct UserMark {
@@ -86,13 +113,36 @@ impl Revocations {
         }
     }
 
-    /// Loads what a starting instance must know: the events of the last window.
+    /// Loads what a starting instance must know: the events of the last window, and the lists
+    /// with every invalid entry.
     pub fn load(&self, conn: &mut AnyConnection) -> diesel::QueryResult<usize> {
         let mut cursor = self.inner.cursor.lock().unwrap_or_else(|p| p.into_inner());
         let (rows, last_id) = revocations::since(conn, clock::now() - self.inner.window)?;
+        let lists = crate::db::status_lists::lists(conn)?;
+        let invalid = crate::db::status_lists::invalid_entries(conn)?;
+        {
+            let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+            for (id, size) in lists {
+                state.lists.entry(id).or_insert_with(|| StatusBits::with_size(size));
+            }
+            for (id, idx) in invalid {
+                state.lists.entry(id).or_default().set(idx);
+            }
+        }
         self.apply(&rows);
         *cursor = last_id;
         Ok(rows.len())
+    }
+
+    /// A status list's bits, if this instance knows the list.
+    pub fn status_list(&self, id: &str) -> Option<StatusBits> {
+        self.inner.state.read().unwrap_or_else(|p| p.into_inner()).lists.get(id).cloned()
+    }
+
+    /// Registers a list another instance opened (known to exist in the database).
+    pub fn know_list(&self, id: &str, size: i64) -> StatusBits {
+        let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+        state.lists.entry(id.to_string()).or_insert_with(|| StatusBits::with_size(size)).clone()
     }
 
     /// Applies the events after the last one seen; returns how many there were.
@@ -115,11 +165,19 @@ impl Revocations {
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
         for row in rows {
             let forget_after = row.at + self.inner.window;
+            if let Some(entry) = row.status_entry() {
+                state.lists.entry(entry.list_id).or_default().set(entry.idx);
+            }
             let Some(change) = row.change() else { continue };
-            if let Change::SessionEnded { session_id } = change {
-                let until = state.sessions.entry(session_id).or_insert(forget_after);
-                *until = (*until).max(forget_after);
-                continue;
+            match change {
+                Change::SessionEnded { session_id } => {
+                    let until = state.sessions.entry(session_id).or_insert(forget_after);
+                    *until = (*until).max(forget_after);
+                    continue;
+                }
+                // Only the status list changes: portcullis itself refuses those tokens by role.
+                Change::StatusInvalidated => continue,
+                Change::UserChanged { .. } | Change::UserDeleted => {}
             }
             let mark = state.users.entry(row.user_id.clone()).or_insert(UserMark {
                 token_version: 0,
@@ -138,7 +196,7 @@ impl Revocations {
                     }
                 }
                 Change::UserDeleted => mark.deleted = true,
-                Change::SessionEnded { .. } => unreachable!("handled above"),
+                Change::SessionEnded { .. } | Change::StatusInvalidated => unreachable!("handled above"),
             }
         }
     }

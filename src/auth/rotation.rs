@@ -27,9 +27,8 @@ enum Rotation {
 /// The live token a rotation hands out, with what the access token needs.
 struct Rotated {
     user: UserRow,
-    session_id: String,
-    /// The session's absolute end, which no access token outlives.
-    session_ends_at: i64,
+    /// The session as it is after the rotation (its end and status entry sign the access token).
+    session: SessionRow,
     refresh_token: String,
     refresh_expires_at: i64,
     issued_at: i64,
@@ -52,14 +51,14 @@ impl AuthService {
             self.apply_revocations().await?;
             return Err(AuthError::RefreshTokenReused);
         };
-        let access_token = self.sign_access(&rotated.user, &rotated.session_id, rotated.session_ends_at)?;
+        let access_token = self.sign_access(&rotated.user, &rotated.session)?;
         Ok(Issued {
             access_token,
             expires_in: self.settings.jwt_expiration,
             refresh_token: rotated.refresh_token,
             refresh_expires_at: rotated.refresh_expires_at,
             issued_at: rotated.issued_at,
-            session_id: rotated.session_id,
+            session_id: rotated.session.id,
             user: rotated.user,
             device_cookie: None,
         })
@@ -90,14 +89,7 @@ fn rotate(
     let used_at = token.used_at.ok_or(AuthError::InvalidRefreshToken)?;
     if within_grace(settings, now, used_at) {
         if let Some((refresh_token, refresh_expires_at)) = live_end_of_chain(conn, tokens, settings, raw, now)? {
-            return Ok(Rotation::Issued(Rotated {
-                user,
-                session_ends_at: session.absolute_expires_at,
-                session_id: session.id,
-                refresh_token,
-                refresh_expires_at,
-                issued_at: now,
-            }));
+            return Ok(Rotation::Issued(Rotated { user, session, refresh_token, refresh_expires_at, issued_at: now }));
         }
     }
     revoke_after_reuse(conn, &session, &user, requester, now)?;
@@ -133,14 +125,14 @@ fn issue_successor(
     db::sessions::touch(conn, &session.id, now, expires_at)?;
     let detail = format!("session={}", session.id);
     audit::record(conn, AuditKind::Refresh, Some(&user.id), &Actor::user(&user.id), requester, &detail)?;
-    Ok(Rotated {
-        user,
-        session_id: session.id.clone(),
-        session_ends_at: session.absolute_expires_at,
-        refresh_token: successor,
-        refresh_expires_at: expires_at,
-        issued_at: now,
-    })
+    // Sessions from before status lists get their entry at their first rotation.
+    let mut session = session.clone();
+    if session.status_entry().is_none() {
+        let entry = db::status_lists::allocate(conn, settings.status_list_size, now)?;
+        db::sessions::set_status(conn, &session.id, &entry)?;
+        (session.status_list, session.status_idx) = (entry.list_id, entry.idx);
+    }
+    Ok(Rotated { user, session, refresh_token: successor, refresh_expires_at: expires_at, issued_at: now })
 }
 
 /// Follows a chain rotated inside the grace window to its live token: `Some((token, expiry))`,

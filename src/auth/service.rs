@@ -6,7 +6,7 @@ use super::devices::DeviceKeys;
 use super::gate::AttemptGate;
 use super::password::Hasher;
 use super::revocation::Revocations;
-use super::tokens::{AccessClaims, JwtKeys, SecretTokens};
+use super::tokens::{AccessClaims, JwtKeys, SecretTokens, StatusClaim, StatusListRef};
 use super::AuthError;
 use crate::audit::Requester;
 use crate::clock;
@@ -73,6 +73,7 @@ pub struct AuthService {
     pub(super) mailer: crate::mail::Mailer,
     pub(super) devices: DeviceKeys,
     pub(super) attempts: AttemptGate,
+    pub(super) signed_lists: super::status_list::SignedLists,
 }
 
 impl AuthService {
@@ -93,6 +94,7 @@ impl AuthService {
             mailer,
             devices,
             attempts: AttemptGate::default(),
+            signed_lists: Default::default(),
         })
     }
 
@@ -135,18 +137,19 @@ impl AuthService {
         Ok(())
     }
 
+    /// The URI of a status list, exactly as tokens carry it.
+    pub fn status_list_uri(&self, list_id: &str) -> String {
+        format!("{}/statuslists/{list_id}", self.settings.public_url)
+    }
+
     /// Entries of the in-memory revocation state (its bound is tested).
     pub fn revocation_entries(&self) -> usize {
         self.revocations.entries()
     }
 
     /// An access token for a session; it never outlives the session's absolute end.
-    pub(super) fn sign_access(
-        &self,
-        user: &UserRow,
-        session_id: &str,
-        session_ends_at: i64,
-    ) -> Result<String, AuthError> {
+    pub(super) fn sign_access(&self, user: &UserRow, session: &SessionRow) -> Result<String, AuthError> {
+        let (session_id, session_ends_at) = (&session.id, session.absolute_expires_at);
         let now = clock::now();
         let claims = AccessClaims {
             iss: self.settings.jwt_issuer.clone(),
@@ -161,12 +164,15 @@ impl AuthService {
             name: user.username.clone(),
             email: user.email.clone(),
             created_at: user.created_at,
+            status: session.status_entry().map(|entry| StatusClaim {
+                status_list: StatusListRef { idx: entry.idx, uri: self.status_list_uri(&entry.list_id) },
+            }),
         };
         Ok(self.keys.sign(&claims)?)
     }
 
     pub(super) fn issue(&self, user: UserRow, session: SessionRow, refresh_token: String) -> Result<Issued, AuthError> {
-        let access_token = self.sign_access(&user, &session.id, session.absolute_expires_at)?;
+        let access_token = self.sign_access(&user, &session)?;
         Ok(Issued {
             access_token,
             expires_in: self.settings.jwt_expiration,
@@ -201,7 +207,11 @@ pub(super) fn open_session(
         expires_at,
         absolute_expires_at: absolute,
         revoked_at: None,
+        status_list: String::new(),
+        status_idx: -1,
     };
+    let status = db::status_lists::allocate(conn, settings.status_list_size, now)?;
+    let session = SessionRow { status_list: status.list_id, status_idx: status.idx, ..session };
     db::sessions::insert(conn, &session)?;
     db::tokens::insert(
         conn,

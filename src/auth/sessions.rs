@@ -78,6 +78,7 @@ impl AuthService {
                 }
                 db::revocations::record_user_state(conn, &uid, now)?;
                 let sessions = db::sessions::revoke_all_for_user(conn, &uid, now)?;
+                db::revocations::record_sessions_ended(conn, &uid, &sessions, now)?;
                 db::tokens::revoke_for_sessions(conn, &sessions, now)?;
                 let detail = format!("sessions_ended={}", sessions.len());
                 audit::record(conn, kind, Some(&uid), &actor, &client, &detail)?;

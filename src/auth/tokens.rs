@@ -31,6 +31,21 @@ pub struct AccessClaims {
     /// (accounts have no email or username change, so it cannot go stale).
     pub email: String,
     pub created_at: i64,
+    /// Where other services look up whether this token was revoked (Token Status List).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClaim>,
+}
+
+/// `"status": {"status_list": {"idx": N, "uri": "<PUBLIC_URL>/statuslists/<id>"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusClaim {
+    pub status_list: StatusListRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusListRef {
+    pub idx: i64,
+    pub uri: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +99,12 @@ impl JwtKeys {
 
     pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
         Ok(jsonwebtoken::encode(&self.header, claims, &self.encoding)?)
+    }
+
+    /// Signs other JWTs with the access-token key (same `alg` and `kid`), e.g. status lists.
+    pub fn sign_other(&self, typ: &str, claims: &impl Serialize) -> anyhow::Result<String> {
+        let header = Header { typ: Some(typ.to_string()), ..self.header.clone() };
+        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 
     /// Checks signature, the one configured algorithm, `typ`, `iss`, `aud` and `exp`.

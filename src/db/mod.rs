@@ -5,6 +5,7 @@ pub mod resets;
 pub mod revocations;
 pub mod schema;
 pub mod sessions;
+pub mod status_lists;
 pub mod tokens;
 pub mod users;
 

@@ -16,6 +16,9 @@ pub enum Change {
     UserChanged { token_version: i64, role: String },
     /// The account is gone.
     UserDeleted,
+    /// A status entry of a session that lives on became invalid (its tokens carried a role
+    /// that changed); the session moved to a new entry.
+    StatusInvalidated,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -28,9 +31,16 @@ pub struct EventRow {
     pub session_id: Option<String>,
     pub token_version: Option<i64>,
     pub role: Option<String>,
+    pub status_list: Option<String>,
+    pub status_idx: Option<i64>,
 }
 
 impl EventRow {
+    /// The status-list entry this event invalidates, if any.
+    pub fn status_entry(&self) -> Option<super::status_lists::Entry> {
+        Some(super::status_lists::Entry { list_id: self.status_list.clone()?, idx: self.status_idx? })
+    }
+
     pub fn change(&self) -> Option<Change> {
         match self.kind.as_str() {
             "session_ended" => Some(Change::SessionEnded { session_id: self.session_id.clone()? }),
@@ -38,6 +48,7 @@ impl EventRow {
                 Some(Change::UserChanged { token_version: self.token_version?, role: self.role.clone()? })
             }
             "user_deleted" => Some(Change::UserDeleted),
+            "status_invalidated" => Some(Change::StatusInvalidated),
             _ => None,
         }
     }
@@ -46,7 +57,13 @@ impl EventRow {
 /// Appends an event inside the caller's transaction. The cursor row's lock is held until the
 /// transaction ends, so events commit in id order; on PostgreSQL the commit also wakes every
 /// listening instance.
-pub fn record(conn: &mut AnyConnection, user_id: &str, change: &Change, now: i64) -> QueryResult<()> {
+pub fn record(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    change: &Change,
+    status: Option<&super::status_lists::Entry>,
+    now: i64,
+) -> QueryResult<()> {
     let id: i64 = diesel::update(revocation_cursor::table.find(1))
         .set(revocation_cursor::last_id.eq(revocation_cursor::last_id + 1))
         .returning(revocation_cursor::last_id)
@@ -57,6 +74,7 @@ pub fn record(conn: &mut AnyConnection, user_id: &str, change: &Change, now: i64
             ("user_changed", None, Some(*token_version), Some(role.as_str()))
         }
         Change::UserDeleted => ("user_deleted", None, None, None),
+        Change::StatusInvalidated => ("status_invalidated", None, None, None),
     };
     diesel::insert_into(revocation_events::table)
         .values((
@@ -67,6 +85,8 @@ pub fn record(conn: &mut AnyConnection, user_id: &str, change: &Change, now: i64
             revocation_events::session_id.eq(session_id),
             revocation_events::token_version.eq(token_version),
             revocation_events::role.eq(role),
+            revocation_events::status_list.eq(status.map(|s| s.list_id.as_str())),
+            revocation_events::status_idx.eq(status.map(|s| s.idx)),
         ))
         .execute(conn)?;
     if let AnyConnection::Postgresql(pg) = conn {
@@ -80,18 +100,36 @@ pub fn record_user_state(conn: &mut AnyConnection, user_id: &str, now: i64) -> Q
     use super::schema::users;
     let (token_version, role): (i64, String) =
         users::table.find(user_id).select((users::token_version, users::role)).first(conn)?;
-    record(conn, user_id, &Change::UserChanged { token_version, role }, now)
+    record(conn, user_id, &Change::UserChanged { token_version, role }, None, now)
 }
 
-/// Announces that sessions ended.
+/// Announces that sessions ended, and invalidates their status entries.
 pub fn record_sessions_ended(
     conn: &mut AnyConnection,
     user_id: &str,
     sessions: &[String],
     now: i64,
 ) -> QueryResult<()> {
-    for session_id in sessions {
-        record(conn, user_id, &Change::SessionEnded { session_id: session_id.clone() }, now)?;
+    for session in super::sessions::by_ids(conn, sessions)? {
+        let status = session.status_entry();
+        if let Some(entry) = &status {
+            super::status_lists::invalidate(conn, entry, now)?;
+        }
+        record(conn, user_id, &Change::SessionEnded { session_id: session.id }, status.as_ref(), now)?;
+    }
+    Ok(())
+}
+
+/// After a role change: every live session of the user moves to a fresh status entry, and the
+/// old ones (named by the tokens that carry the old role) turn invalid.
+pub fn record_status_moves(conn: &mut AnyConnection, user_id: &str, list_size: i64, now: i64) -> QueryResult<()> {
+    for session in super::sessions::live_of_user(conn, user_id)? {
+        if let Some(old) = session.status_entry() {
+            super::status_lists::invalidate(conn, &old, now)?;
+            record(conn, user_id, &Change::StatusInvalidated, Some(&old), now)?;
+        }
+        let fresh = super::status_lists::allocate(conn, list_size, now)?;
+        super::sessions::set_status(conn, &session.id, &fresh)?;
     }
     Ok(())
 }

@@ -26,6 +26,8 @@ diesel::table! {
         expires_at -> BigInt,
         absolute_expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        status_list -> Text,
+        status_idx -> BigInt,
     }
 }
 
@@ -85,6 +87,25 @@ diesel::table! {
         session_id -> Nullable<Text>,
         token_version -> Nullable<BigInt>,
         role -> Nullable<Text>,
+        status_list -> Nullable<Text>,
+        status_idx -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    status_lists (id) {
+        id -> Text,
+        size -> BigInt,
+        allocated -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    status_entries (list_id, idx) {
+        list_id -> Text,
+        idx -> BigInt,
+        invalid_at -> Nullable<BigInt>,
     }
 }
 
@@ -96,6 +117,7 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(status_entries -> status_lists (list_id));
 diesel::joinable!(login_devices -> users (user_id));
 diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -107,5 +129,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_resets,
     login_devices,
     revocation_events,
-    revocation_cursor
+    revocation_cursor,
+    status_lists,
+    status_entries
 );

@@ -16,6 +16,16 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub absolute_expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The session's Token Status List entry (`""`/-1 for sessions from before status lists).
+    pub status_list: String,
+    pub status_idx: i64,
+}
+
+impl SessionRow {
+    pub fn status_entry(&self) -> Option<super::status_lists::Entry> {
+        (self.status_idx >= 0)
+            .then(|| super::status_lists::Entry { list_id: self.status_list.clone(), idx: self.status_idx })
+    }
 }
 
 impl SessionRow {
@@ -103,4 +113,25 @@ pub fn revoke_others(conn: &mut AnyConnection, user_id: &str, keep: &str, now: i
     let ids: Vec<String> = others.select(sessions::id).load(conn)?;
     diesel::update(others).set(sessions::revoked_at.eq(now)).execute(conn)?;
     Ok(ids)
+}
+
+/// Moves a session to a new status entry (after its old one was invalidated).
+pub fn set_status(conn: &mut AnyConnection, id: &str, entry: &super::status_lists::Entry) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id))
+        .set((sessions::status_list.eq(&entry.list_id), sessions::status_idx.eq(entry.idx)))
+        .execute(conn)
+}
+
+/// The live sessions of a user (id and status entry).
+pub fn live_of_user(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Sessions by id.
+pub fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<SessionRow>> {
+    sessions::table.filter(sessions::id.eq_any(ids)).select(SessionRow::as_select()).load(conn)
 }

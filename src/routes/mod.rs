@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pages;
 pub mod redirect;
 pub mod respond;
+pub mod status;
 pub mod validate;
 
 use actix_web::middleware::from_fn;
@@ -36,6 +37,8 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/.well-known/jwks.json", web::get().to(health::jwks))
         .route("/openapi.json", web::get().to(openapi::openapi))
+        .route("/.well-known/oauth-authorization-server", web::get().to(status::metadata))
+        .route("/statuslists/{id}", web::get().to(status::status_list))
         .route("/static/{name}", web::get().to(assets::serve))
         .route("/", web::get().to(pages::home))
         .route("/login", web::get().to(pages::login_form))

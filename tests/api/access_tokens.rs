@@ -19,6 +19,7 @@ fn claims_for(app: &TestApp, sub: &str, sid: &str, exp_offset: i64) -> AccessCla
         name: "x".into(),
         email: "x@example.com".into(),
         created_at: 0,
+        status: None,
     }
 }
 

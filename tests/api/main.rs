@@ -18,4 +18,5 @@ mod refresh;
 mod revocation;
 mod sessions;
 mod signup_login;
+mod status_list;
 mod throttle;

@@ -1,0 +1,41 @@
+//! What other services read: the Token Status Lists and the RFC 8414 server metadata.
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::auth::status_list::MEDIA_TYPE;
+use crate::auth::AuthService;
+use crate::error::ApiError;
+
+/// `GET /statuslists/{id}`: the signed list, cacheable for `STATUS_LIST_TTL` seconds, with an
+/// `ETag` (and `304` for a matching `If-None-Match`).
+pub async fn status_list(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    path: web::Path<crate::ids::Id>,
+) -> Result<HttpResponse, ApiError> {
+    let signed = auth.status_list(&path.into_inner().0).await?.ok_or(ApiError::NotFound)?;
+    let cache = format!("max-age={}", auth.settings().status_list_ttl);
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == signed.etag || tag.trim() == "*"));
+    let mut response = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    response.insert_header((header::ETAG, signed.etag.clone())).insert_header((header::CACHE_CONTROL, cache));
+    Ok(if matches { response.finish() } else { response.content_type(MEDIA_TYPE).body(signed.jwt) })
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn metadata(auth: web::Data<AuthService>) -> Result<HttpResponse, ApiError> {
+    let base = &auth.settings().public_url;
+    let status_list_uris = auth.status_list_uris().await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "max-age=60")).json(serde_json::json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["password", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "response_types_supported": [],
+        "status_list_uris": status_list_uris,
+    })))
+}
