@@ -297,6 +297,7 @@ impl Feed {
         let conn = self.conn.as_mut().expect("connected above");
         match revocations.catch_up(conn) {
             Ok(applied) => {
+                self.pool.heard_from_database();
                 if let Some(since) = self.down_since.take() {
                     self.pool.set_down(false);
                     tracing::warn!(

@@ -27,6 +27,16 @@ pub struct Pool {
 struct Health {
     down: AtomicBool,
     checkouts: AtomicU64,
+    /// When the revocation feed last heard from the database (Unix ms; 0 = no feed running).
+    feed_heard_at_ms: AtomicU64,
+}
+
+/// A feed that has not heard from the database for this long means the database stopped
+/// answering (a stall, not a refusal): requests fail at once instead of hanging on it.
+const FEED_SILENCE_MS: u64 = 3000;
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// How long a request may wait for a connection while the database is believed up.
@@ -55,7 +65,13 @@ impl Pool {
     }
 
     pub fn is_down(&self) -> bool {
-        self.health.down.load(Ordering::Relaxed)
+        let heard = self.health.feed_heard_at_ms.load(Ordering::Relaxed);
+        self.health.down.load(Ordering::Relaxed) || (heard > 0 && unix_ms().saturating_sub(heard) > FEED_SILENCE_MS)
+    }
+
+    /// The feed heard from the database just now.
+    pub fn heard_from_database(&self) {
+        self.health.feed_heard_at_ms.store(unix_ms(), Ordering::Relaxed);
     }
 
     /// Set by the revocation feed, which talks to the database all the time.
@@ -114,6 +130,17 @@ impl DatabaseUrl {
         }
     }
 
+    /// The PostgreSQL URL with client-side limits, so that an unreachable server or a dead
+    /// network breaks a connection in seconds instead of the kernel's minutes: connecting
+    /// takes at most 2 s, and unacknowledged data or a silent peer ends it after about 10 s.
+    fn with_network_timeouts(&self) -> String {
+        let sep = if self.target.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{sep}connect_timeout=2&keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=2&tcp_user_timeout=10000",
+            self.target
+        )
+    }
+
     pub fn is_in_memory(&self) -> bool {
         self.backend == Backend::Sqlite && self.target.contains("mode=memory")
     }
@@ -131,7 +158,7 @@ impl ManageConnection for AnyManager {
 
     fn connect(&self) -> Result<AnyConnection, Self::Error> {
         match self.url.backend {
-            Backend::Postgres => diesel::PgConnection::establish(&self.url.target)
+            Backend::Postgres => diesel::PgConnection::establish(&self.url.with_network_timeouts())
                 .map(AnyConnection::Postgresql)
                 .map_err(diesel::r2d2::Error::ConnectionError),
             Backend::Sqlite => {
@@ -174,9 +201,7 @@ impl DatabaseUrl {
         match self.backend {
             // Fail fast when the server is unreachable: the feed is also the outage detector.
             Backend::Postgres => {
-                let sep = if self.target.contains('?') { '&' } else { '?' };
-                diesel::PgConnection::establish(&format!("{}{sep}connect_timeout=2", self.target))
-                    .map(AnyConnection::Postgresql)
+                diesel::PgConnection::establish(&self.with_network_timeouts()).map(AnyConnection::Postgresql)
             }
             Backend::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(&self.target)?;

@@ -358,8 +358,14 @@ pub async fn revoke_session(
             Err(e) => return Err(e.into()),
         };
         pages::flash(&session, message);
-        let target = if session_id == caller.session_id { "/login" } else { "/dashboard" };
-        return Ok(see_other(target).finish());
+        if session_id != caller.session_id {
+            return Ok(see_other("/dashboard").finish());
+        }
+        // This browser's own session: its cookies go with it (and a transparent refresh's new
+        // ones are not added over them).
+        let mut response = see_other("/login");
+        cookies::clear(&mut response, auth.settings());
+        return Ok(response.finish());
     }
     outcome?;
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())

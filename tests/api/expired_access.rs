@@ -110,3 +110,19 @@ dual! {
         assert_eq!(page.status(), StatusCode::OK);
     }
 }
+
+dual! {
+    async fn revoking_this_browsers_own_session_clears_its_cookies(db: Db) {
+        let Some(app) = spawn_app_with(db, SHORT_ACCESS).await else { return };
+        app.form_signup("alice").await;
+        let csrf = app.page_csrf("/dashboard").await;
+        let sessions: Value = app.browser.get(app.url("/auth/sessions")).send().await.unwrap().json().await.unwrap();
+        let own = sessions.as_array().unwrap().iter().find(|s| s["current"] == true).expect("the current session")["id"].as_str().unwrap().to_string();
+        let_the_access_cookie_expire().await;
+        let response = app.post_form(&format!("/auth/sessions/{own}/revoke"), &[("csrf_token", &csrf)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/login");
+        assert_eq!(set_cookie(&response, "refresh_token").as_deref(), Some(""), "no fresh cookies for a dead session");
+        assert_eq!(set_cookie(&response, "access_token").as_deref(), Some(""));
+    }
+}

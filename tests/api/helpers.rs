@@ -404,7 +404,31 @@ pub struct DbSwitch {
 
 struct ProxyState {
     up: AtomicBool,
+    /// Bytes are held, not forwarded: the server seems to stop answering.
+    stalled: AtomicBool,
     cut: tokio::sync::broadcast::Sender<()>,
+}
+
+/// Copies one direction, holding the bytes while the proxy is stalled.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    state: Arc<ProxyState>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else { return };
+        if n == 0 {
+            return;
+        }
+        while state.stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -443,23 +467,27 @@ fn start_proxy(upstream: String) -> (u16, Arc<ProxyState>) {
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().unwrap().port();
     let (cut, _) = tokio::sync::broadcast::channel(4);
-    let state = Arc::new(ProxyState { up: AtomicBool::new(true), cut });
+    let state = Arc::new(ProxyState { up: AtomicBool::new(true), stalled: AtomicBool::new(false), cut });
     let shared = state.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((client, _)) = listener.accept().await else { return };
                 if !shared.up.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused as soon as it opens
                 }
                 let mut cut = shared.cut.subscribe();
                 let upstream = upstream.clone();
+                let state = shared.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = forward(client_read, server_write, state.clone()) => {}
+                        _ = forward(server_read, client_write, state) => {}
                         _ = cut.recv() => {}
                     }
                 });
@@ -508,6 +536,12 @@ impl DbSwitch {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
+    }
+
+    /// PostgreSQL: the server stops answering (bytes are held, connections stay open), or
+    /// answers again.
+    pub fn stall(&self, stalled: bool) {
+        self.proxy.as_ref().expect("stall needs the PostgreSQL proxy").stalled.store(stalled, Ordering::SeqCst);
     }
 
     /// PostgreSQL: drops every live connection (queries in flight fail); new ones still connect.

@@ -191,3 +191,36 @@ async fn an_instance_rides_out_a_database_outage_and_catches_up() {
     assert_eq!(b.get_bearer("/api/me", &kept).await.status(), StatusCode::OK);
     assert_eq!(b.login(&b.api, "alice").await.status(), StatusCode::OK);
 }
+
+/// PostgreSQL stops answering without refusing (a stalled network): database routes must not
+/// hang on it, and tokens keep being served.
+#[actix_web::test]
+async fn a_database_that_stops_answering_does_not_hang_requests() {
+    let Some((app, switch)) = spawn_app_with_switch(Db::Postgres, &[]).await else { return };
+    app.signup(&app.api, "alice").await;
+    let (token, _) = app.session("alice").await;
+    switch.stall(true);
+    let started = Instant::now();
+    loop {
+        let health = app.api.get(app.url("/healthz")).timeout(Duration::from_secs(2)).send().await;
+        if health.is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(6), "/healthz never said unavailable");
+    }
+    let started = Instant::now();
+    let login = app
+        .api
+        .post(app.url("/auth/login"))
+        .timeout(Duration::from_secs(3))
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    assert!(started.elapsed() < Duration::from_secs(1), "a database route took {:?}", started.elapsed());
+    assert_error(login, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert_eq!(app.get_bearer("/api/me", &token).await.status(), StatusCode::OK);
+    switch.stall(false);
+    app.wait_until_healthy().await;
+    assert_eq!(app.login(&app.api, "alice").await.status(), StatusCode::OK);
+}
