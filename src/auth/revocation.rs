@@ -117,7 +117,11 @@ impl Revocations {
     /// with every invalid entry.
     pub fn load(&self, conn: &mut AnyConnection) -> diesel::QueryResult<usize> {
         let mut cursor = self.inner.cursor.lock().unwrap_or_else(|p| p.into_inner());
-        let (rows, last_id) = revocations::since(conn, clock::now() - self.inner.window)?;
+        let since = clock::now() - self.inner.window;
+        let (rows, last_id) = revocations::since(conn, since)?;
+        // Sessions ended recently also count when no event says so (ended before this version
+        // of the server recorded events).
+        let recently_revoked = crate::db::sessions::revoked_since(conn, since)?;
         let lists = crate::db::status_lists::lists(conn)?;
         let invalid = crate::db::status_lists::invalid_entries(conn)?;
         {
@@ -127,6 +131,9 @@ impl Revocations {
             }
             for (id, idx) in invalid {
                 state.lists.entry(id).or_default().set(idx);
+            }
+            for (session_id, revoked_at) in recently_revoked {
+                state.sessions.insert(session_id, revoked_at + self.inner.window);
             }
         }
         self.apply(&rows);

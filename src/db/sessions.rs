@@ -115,6 +115,14 @@ pub fn revoke_others(conn: &mut AnyConnection, user_id: &str, keep: &str, now: i
     Ok(ids)
 }
 
+/// Sessions revoked at or after `since`: `(id, revoked_at)`.
+pub fn revoked_since(conn: &mut AnyConnection, since: i64) -> QueryResult<Vec<(String, i64)>> {
+    sessions::table
+        .filter(sessions::revoked_at.ge(since))
+        .select((sessions::id, sessions::revoked_at.assume_not_null()))
+        .load(conn)
+}
+
 /// Moves a session to a new status entry (after its old one was invalidated).
 pub fn set_status(conn: &mut AnyConnection, id: &str, entry: &super::status_lists::Entry) -> QueryResult<usize> {
     diesel::update(sessions::table.find(id))

@@ -230,3 +230,20 @@ async fn a_database_that_stops_answering_does_not_hang_requests() {
     app.wait_until_healthy().await;
     assert_eq!(app.login(&app.api, "alice").await.status(), StatusCode::OK);
 }
+
+dual! {
+    async fn a_starting_instance_knows_sessions_revoked_before_events_existed(db: Db) {
+        let Some(a) = spawn_app(db).await else { return };
+        a.signup(&a.api, "alice").await;
+        let (token, refresh) = a.session("alice").await;
+        logout(&a, &refresh).await;
+        // As if the session had been revoked by a server from before the event stream.
+        a.query(|conn| {
+            use diesel::prelude::*;
+            diesel::delete(portcullis::db::schema::revocation_events::table).execute(conn)
+        })
+        .await;
+        let b = spawn_on(a.database_url.clone(), DbGuard::Shared, &[]).await;
+        assert_eq!(b.get_bearer("/api/me", &token).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
