@@ -79,10 +79,17 @@ impl Application {
 
     /// Serves until stopped, pruning idle rate-limit buckets meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // Ends the background work however this future ends: completed, or dropped with its runtime.
+        struct Background(AuthService, actix_web::rt::task::JoinHandle<()>);
+        impl Drop for Background {
+            fn drop(&mut self) {
+                self.1.abort();
+                self.0.stop_revocation_feed();
+            }
+        }
         let pruning = actix_web::rt::spawn(crate::routes::limits::prune_forever(self.limiter));
-        let outcome = self.server.await;
-        pruning.abort();
-        outcome
+        let _background = Background(self.auth.clone(), pruning);
+        self.server.await
     }
 }
 

@@ -46,6 +46,8 @@ struct Inner {
     cursor: Mutex<i64>,
     /// How long after an event a token issued before it can still be unexpired.
     window: i64,
+    /// Set when the server stops: the feed thread ends.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -94,7 +96,14 @@ struct UserMark {
 impl Revocations {
     pub fn new(jwt_expiration: i64, leeway: u64) -> Self {
         let window = jwt_expiration + leeway as i64 + 1;
-        Revocations { inner: Arc::new(Inner { state: RwLock::default(), cursor: Mutex::new(0), window }) }
+        Revocations {
+            inner: Arc::new(Inner {
+                state: RwLock::default(),
+                cursor: Mutex::new(0),
+                window,
+                stopped: Default::default(),
+            }),
+        }
     }
 
     /// Whether the state admits a token with valid signature and expiry.
@@ -222,7 +231,12 @@ impl Revocations {
         state.sessions.len() + state.users.len()
     }
 
-    /// Starts the thread that follows the stream for as long as this state is in use.
+    /// Ends the feed thread (the server stopped).
+    pub fn stop_following(&self) {
+        self.inner.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Starts the thread that follows the stream until the server stops or this state is dropped.
     pub fn follow(&self, pool: &Pool) {
         let weak = Arc::downgrade(&self.inner);
         let (pool, url) = (pool.clone(), pool.url().clone());
@@ -250,6 +264,9 @@ impl Feed {
         let mut last_prune = Instant::now();
         loop {
             let Some(inner) = self.weak.upgrade() else { return };
+            if inner.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
             let revocations = Revocations { inner };
             let due = last_read.elapsed() >= SAFETY_READ || self.notified();
             let is_pg = matches!(self.conn, Some(AnyConnection::Postgresql(_)));

@@ -142,6 +142,11 @@ impl AuthService {
         format!("{}/statuslists/{list_id}", self.settings.public_url)
     }
 
+    /// Ends the revocation feed (when the server stops).
+    pub fn stop_revocation_feed(&self) {
+        self.revocations.stop_following();
+    }
+
     /// Entries of the in-memory revocation state (its bound is tested).
     pub fn revocation_entries(&self) -> usize {
         self.revocations.entries()
