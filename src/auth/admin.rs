@@ -61,8 +61,9 @@ impl AuthService {
             .await
     }
 
-    /// Changes a user's role. The last administrator cannot lose the role. The user's access
-    /// tokens carry the old role and therefore stop working at once (see `authenticate`).
+    /// Changes a user's role. The last administrator cannot lose the role. The user's token
+    /// version moves on, so every access token issued before (carrying the old role) stops
+    /// working at once and for good, even if the role is later changed back.
     pub async fn set_role(
         &self,
         user_id: &str,
@@ -83,6 +84,7 @@ impl AuthService {
                     return Err(AuthError::LastAdmin);
                 }
                 db::users::set_role(conn, &uid, role.as_str())?;
+                db::users::bump_token_version(conn, &uid)?;
                 let now = clock::now();
                 db::revocations::record_user_state(conn, &uid, now)?;
                 db::revocations::record_status_moves(conn, &uid, list_size, now)?;

@@ -86,9 +86,6 @@ impl StatusBits {
 
 struct UserMark {
     token_version: i64,
-    role: Option<String>,
-    /// The event the role came from: the latest one wins, whatever the order of arrival.
-    role_event: i64,
     deleted: bool,
     forget_after: i64,
 }
@@ -115,9 +112,10 @@ impl Revocations {
         match state.users.get(&claims.sub) {
             None => true,
             Some(mark) => {
-                !mark.deleted
-                    && claims.ver >= mark.token_version
-                    && mark.role.as_deref().is_none_or(|role| role == claims.role)
+                // A role change moves the token version on too, so the version alone decides:
+                // a token signed after a change this instance has not read yet carries a newer
+                // version and is admitted, and a demotion undone later cannot revive a token.
+                !mark.deleted && claims.ver >= mark.token_version
             }
         }
     }
@@ -153,6 +151,14 @@ impl Revocations {
     /// A status list's bits, if this instance knows the list.
     pub fn status_list(&self, id: &str) -> Option<StatusBits> {
         self.inner.state.read().unwrap_or_else(|p| p.into_inner()).lists.get(id).cloned()
+    }
+
+    /// The lists this instance knows, by id.
+    pub fn list_ids(&self) -> Vec<String> {
+        let state = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<String> = state.lists.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     /// Registers a list another instance opened (known to exist in the database).
@@ -191,28 +197,28 @@ impl Revocations {
                     *until = (*until).max(forget_after);
                     continue;
                 }
-                // Only the status list changes: portcullis itself refuses those tokens by role.
+                // Only the status list changes: portcullis itself refuses those tokens by version.
                 Change::StatusInvalidated => continue,
+                Change::ListOpened { list_id, size } => {
+                    state.lists.entry(list_id).or_insert_with(|| StatusBits::with_size(size));
+                    continue;
+                }
                 Change::UserChanged { .. } | Change::UserDeleted => {}
             }
             let mark = state.users.entry(row.user_id.clone()).or_insert(UserMark {
                 token_version: 0,
-                role: None,
-                role_event: 0,
                 deleted: false,
                 forget_after,
             });
             mark.forget_after = mark.forget_after.max(forget_after);
             match change {
-                Change::UserChanged { token_version, role } => {
+                Change::UserChanged { token_version, .. } => {
                     mark.token_version = mark.token_version.max(token_version);
-                    if row.id >= mark.role_event {
-                        mark.role = Some(role);
-                        mark.role_event = row.id;
-                    }
                 }
                 Change::UserDeleted => mark.deleted = true,
-                Change::SessionEnded { .. } | Change::StatusInvalidated => unreachable!("handled above"),
+                Change::SessionEnded { .. } | Change::StatusInvalidated | Change::ListOpened { .. } => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

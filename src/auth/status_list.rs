@@ -88,8 +88,13 @@ impl AuthService {
 
     /// The URIs of the lists in use (RFC 8414 metadata; a cold path, read from the database).
     pub async fn status_list_uris(&self) -> Result<Vec<String>, AuthError> {
-        let lists = db::run(&self.pool, |conn| Ok::<_, AuthError>(db::status_lists::lists(conn)?)).await?;
-        Ok(lists.iter().map(|(id, _)| self.status_list_uri(id)).collect())
+        // During a database outage, the lists this instance knows (the metadata stays up).
+        let ids = match db::run(&self.pool, |conn| Ok::<_, AuthError>(db::status_lists::lists(conn)?)).await {
+            Ok(lists) => lists.into_iter().map(|(id, _)| id).collect(),
+            Err(AuthError::Db(_)) => self.revocations.list_ids(),
+            Err(e) => return Err(e),
+        };
+        Ok(ids.iter().map(|id| self.status_list_uri(id)).collect())
     }
 }
 

@@ -29,6 +29,8 @@ struct Health {
     checkouts: AtomicU64,
     /// When the revocation feed last heard from the database (Unix ms; 0 = no feed running).
     feed_heard_at_ms: AtomicU64,
+    /// The silence was logged (once per stall).
+    silence_logged: AtomicBool,
 }
 
 /// A feed that has not heard from the database for this long means the database stopped
@@ -66,12 +68,19 @@ impl Pool {
 
     pub fn is_down(&self) -> bool {
         let heard = self.health.feed_heard_at_ms.load(Ordering::Relaxed);
-        self.health.down.load(Ordering::Relaxed) || (heard > 0 && unix_ms().saturating_sub(heard) > FEED_SILENCE_MS)
+        let silent = heard > 0 && unix_ms().saturating_sub(heard) > FEED_SILENCE_MS;
+        if silent && !self.health.silence_logged.swap(true, Ordering::Relaxed) {
+            tracing::error!(silent_ms = FEED_SILENCE_MS, "the database stopped answering; database routes answer 503");
+        }
+        self.health.down.load(Ordering::Relaxed) || silent
     }
 
     /// The feed heard from the database just now.
     pub fn heard_from_database(&self) {
         self.health.feed_heard_at_ms.store(unix_ms(), Ordering::Relaxed);
+        if self.health.silence_logged.swap(false, Ordering::Relaxed) {
+            tracing::info!("the database answers again");
+        }
     }
 
     /// Set by the revocation feed, which talks to the database all the time.

@@ -11,15 +11,21 @@ pub enum Change {
     /// One session ended (logout, revocation, refresh-token reuse, other sessions after a
     /// password change).
     SessionEnded { session_id: String },
-    /// The user's token version or role moved on (logout-all, password reset, role change):
-    /// tokens carrying an older version or another role are refused.
+    /// The user's token version moved on (logout-all, password reset, role change): tokens
+    /// carrying an older version are refused. The role is recorded for the reader of the log.
     UserChanged { token_version: i64, role: String },
     /// The account is gone.
     UserDeleted,
     /// A status entry of a session that lives on became invalid (its tokens carried a role
     /// that changed); the session moved to a new entry.
     StatusInvalidated,
+    /// A status list was opened: every instance can serve it (and name it in the server
+    /// metadata) without asking the database. Stored with the list's id and its size in
+    /// `status_list` / `status_idx`, and no user.
+    ListOpened { list_id: String, size: i64 },
 }
+
+const LIST_OPENED: &str = "list_opened";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = revocation_events)]
@@ -38,6 +44,9 @@ pub struct EventRow {
 impl EventRow {
     /// The status-list entry this event invalidates, if any.
     pub fn status_entry(&self) -> Option<super::status_lists::Entry> {
+        if self.kind == LIST_OPENED {
+            return None;
+        }
         Some(super::status_lists::Entry { list_id: self.status_list.clone()?, idx: self.status_idx? })
     }
 
@@ -49,6 +58,7 @@ impl EventRow {
             }
             "user_deleted" => Some(Change::UserDeleted),
             "status_invalidated" => Some(Change::StatusInvalidated),
+            LIST_OPENED => Some(Change::ListOpened { list_id: self.status_list.clone()?, size: self.status_idx? }),
             _ => None,
         }
     }
@@ -75,6 +85,11 @@ pub fn record(
         }
         Change::UserDeleted => ("user_deleted", None, None, None),
         Change::StatusInvalidated => ("status_invalidated", None, None, None),
+        Change::ListOpened { .. } => (LIST_OPENED, None, None, None),
+    };
+    let status = match change {
+        Change::ListOpened { list_id, size } => Some((list_id.as_str(), *size)),
+        _ => status.map(|s| (s.list_id.as_str(), s.idx)),
     };
     diesel::insert_into(revocation_events::table)
         .values((
@@ -85,8 +100,8 @@ pub fn record(
             revocation_events::session_id.eq(session_id),
             revocation_events::token_version.eq(token_version),
             revocation_events::role.eq(role),
-            revocation_events::status_list.eq(status.map(|s| s.list_id.as_str())),
-            revocation_events::status_idx.eq(status.map(|s| s.idx)),
+            revocation_events::status_list.eq(status.map(|(list, _)| list)),
+            revocation_events::status_idx.eq(status.map(|(_, idx)| idx)),
         ))
         .execute(conn)?;
     if let AnyConnection::Postgresql(pg) = conn {

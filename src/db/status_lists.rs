@@ -64,6 +64,8 @@ fn open_list(conn: &mut AnyConnection, size: i64, now: i64) -> QueryResult<Strin
     diesel::insert_into(status_lists::table)
         .values((status_lists::id.eq(&id), status_lists::size.eq(size), status_lists::created_at.eq(now)))
         .execute(conn)?;
+    let opened = super::revocations::Change::ListOpened { list_id: id.clone(), size };
+    super::revocations::record(conn, "", &opened, None, now)?;
     Ok(id)
 }
 

@@ -19,7 +19,7 @@ pub async fn status_list(
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == signed.etag || tag.trim() == "*"));
+        .is_some_and(|tags| tags.split(',').map(weak).any(|tag| tag == signed.etag || tag == "*"));
     let mut response = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response.insert_header((header::ETAG, signed.etag.clone())).insert_header((header::CACHE_CONTROL, cache));
     Ok(if matches { response.finish() } else { response.content_type(MEDIA_TYPE).body(signed.jwt) })
@@ -38,4 +38,10 @@ pub async fn metadata(auth: web::Data<AuthService>) -> Result<HttpResponse, ApiE
         "response_types_supported": [],
         "status_list_uris": status_list_uris,
     })))
+}
+
+/// An entity tag for weak comparison (RFC 9110 §13.1.2: `If-None-Match` compares weakly).
+fn weak(tag: &str) -> &str {
+    let tag = tag.trim();
+    tag.strip_prefix("W/").unwrap_or(tag)
 }

@@ -144,6 +144,9 @@ dual! {
         let path = uri.strip_prefix(&app.auth.settings().public_url).unwrap();
         let again = app.api.get(app.url(path)).header("if-none-match", &etag).send().await.unwrap();
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        // Caches that weaken the tag (compression proxies) still get the 304.
+        let weakened = app.api.get(app.url(path)).header("if-none-match", format!("\"x\", W/{etag}")).send().await.unwrap();
+        assert_eq!(weakened.status(), StatusCode::NOT_MODIFIED);
         assert_error(app.api.get(app.url("/statuslists/nosuchlist")).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
 
         let metadata: Value = app.api.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
