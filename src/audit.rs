@@ -41,6 +41,13 @@ audit_kinds! {
     AccountDeleted => "account_deleted",
     RoleChanged => "role_changed",
     UserCreated => "user_created",
+    MfaEnabled => "mfa_enabled",
+    MfaDisabled => "mfa_disabled",
+    MfaFailed => "mfa_failed",
+    RecoveryCodeUsed => "recovery_code_used",
+    PasskeyAdded => "passkey_added",
+    PasskeyRemoved => "passkey_removed",
+    AdminMfaReset => "admin_mfa_reset",
 }
 
 impl AuditKind {

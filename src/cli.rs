@@ -103,6 +103,8 @@ pub async fn purge_expired(auth: &AuthService) -> anyhow::Result<Purged> {
             let cutoff_us = (now - retention_days * 86_400) * 1_000_000;
             let audit_events = db::audit::purge_older_than(conn, cutoff_us)?;
             db::resets::purge(conn, now)?;
+            db::mfa::purge_challenges(conn, now)?;
+            db::passkeys::purge_ceremonies(conn, now)?;
             db::devices::purge(conn, now, crate::auth::devices::DEVICE_TTL_SECS)?;
             // Events older than any access token: a starting instance never reads them.
             db::revocations::purge_before(conn, now - KEEP_ENDED_SECS)?;

@@ -44,6 +44,14 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the password does not meet the rules")]
     WeakPassword { fields: Fields },
+    #[error("a second factor is required: enter the code from your authenticator app")]
+    MfaRequired { mfa_token: secrecy::SecretString },
+    #[error("the code is wrong, already used or expired")]
+    InvalidMfaCode,
+    #[error("the sign-in step expired or was already used; sign in again")]
+    InvalidMfaToken,
+    #[error("the passkey could not be verified")]
+    InvalidPasskey,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     #[error("the service is temporarily unavailable")]
@@ -82,6 +90,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::WeakPassword { .. } => "weak_password",
+            ApiError::MfaRequired { .. } => "mfa_required",
+            ApiError::InvalidMfaCode => "invalid_mfa_code",
+            ApiError::InvalidMfaToken => "invalid_mfa_token",
+            ApiError::InvalidPasskey => "invalid_passkey",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
@@ -117,8 +129,17 @@ impl ApiError {
 impl ApiError {
     /// The JSON body of this error, for responses built outside `ResponseError`.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::to_value(ErrorBody { error: self.code(), error_description: self.message(), fields: self.fields() })
-            .unwrap_or_default()
+        let mut body = serde_json::to_value(ErrorBody {
+            error: self.code(),
+            error_description: self.message(),
+            fields: self.fields(),
+        })
+        .unwrap_or_default();
+        if let (ApiError::MfaRequired { mfa_token }, Some(object)) = (self, body.as_object_mut()) {
+            object.insert("mfa_token".into(), secrecy::ExposeSecret::expose_secret(mfa_token).into());
+            object.insert("methods".into(), serde_json::json!(["totp", "recovery_code"]));
+        }
+        body
     }
 }
 
@@ -132,8 +153,11 @@ impl ResponseError for ApiError {
             | ApiError::InvalidCredentials
             | ApiError::RefreshTokenRequired
             | ApiError::InvalidRefreshToken
-            | ApiError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            | ApiError::RefreshTokenReused
+            | ApiError::InvalidMfaCode
+            | ApiError::InvalidMfaToken
+            | ApiError::InvalidPasskey => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::MfaRequired { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -216,6 +240,13 @@ impl From<AuthError> for ApiError {
             AuthError::NotFound => ApiError::NotFound,
             AuthError::Forbidden(why) => ApiError::Forbidden(why),
             AuthError::InvalidResetToken => ApiError::InvalidResetToken,
+            AuthError::MfaRequired { mfa_token } => ApiError::MfaRequired { mfa_token },
+            AuthError::InvalidMfaCode => ApiError::InvalidMfaCode,
+            AuthError::InvalidMfaToken => ApiError::InvalidMfaToken,
+            AuthError::InvalidPasskey => ApiError::InvalidPasskey,
+            AuthError::MfaAlreadyEnabled => {
+                ApiError::Conflict { description: "two-factor authentication is already on", fields: Fields::new() }
+            }
             AuthError::RateLimited(retry_after_secs) => ApiError::RateLimited { retry_after_secs },
             AuthError::Db(DbError::Unavailable(source)) => {
                 tracing::error!(error = %source, "database unavailable");

@@ -30,9 +30,7 @@ impl AuthService {
                 db::users::set_password_hash(conn, &uid, &hash)?;
                 // A reset link mailed before the change must not undo it.
                 db::resets::supersede(conn, &uid, now)?;
-                let others = db::sessions::revoke_others(conn, &uid, &keep, now)?;
-                db::revocations::record_sessions_ended(conn, &uid, &others, now)?;
-                db::tokens::revoke_for_sessions(conn, &others, now)?;
+                let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
                 let detail = format!("other_sessions_ended={}", others.len());
                 audit::record(conn, AuditKind::PasswordChanged, Some(&uid), &Actor::user(&uid), &client, &detail)?;
                 Ok::<_, AuthError>(others.len())

@@ -25,6 +25,17 @@ pub enum AuthError {
     InvalidResetToken,
     #[error("the last administrator cannot lose the role")]
     LastAdmin,
+    /// A correct password on an account with a second factor: the token carries it to the code step.
+    #[error("a second factor is required")]
+    MfaRequired { mfa_token: secrecy::SecretString },
+    #[error("the code is wrong, used or expired")]
+    InvalidMfaCode,
+    #[error("the mfa_token is unknown, used or expired")]
+    InvalidMfaToken,
+    #[error("the passkey could not be verified")]
+    InvalidPasskey,
+    #[error("two-factor authentication is already on")]
+    MfaAlreadyEnabled,
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
     #[error(transparent)]

@@ -5,6 +5,8 @@ pub mod devices;
 pub mod error;
 pub mod gate;
 pub mod keys;
+pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod revocation;
 pub mod rotation;
@@ -15,6 +17,7 @@ pub mod signup;
 pub mod status_list;
 pub mod throttle;
 pub mod tokens;
+pub mod totp;
 
 pub use error::AuthError;
 pub use service::{AuthService, Caller, Issued, Revoker};

@@ -74,6 +74,7 @@ pub struct AuthService {
     pub(super) devices: DeviceKeys,
     pub(super) attempts: AttemptGate,
     pub(super) signed_lists: super::status_list::SignedLists,
+    pub(super) relying_party: super::passkeys::RelyingParty,
 }
 
 impl AuthService {
@@ -85,6 +86,7 @@ impl AuthService {
         let devices = DeviceKeys::new(settings.jwt_refresh_secret.clone());
         let revocations = Revocations::new(settings.jwt_expiration, settings.jwt_leeway);
         Ok(Self {
+            relying_party: super::passkeys::RelyingParty::from_settings(&settings),
             pool,
             settings,
             keys,

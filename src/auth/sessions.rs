@@ -6,7 +6,7 @@ use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
-use crate::db::{self, write_transaction};
+use crate::db::{self, write_transaction, AnyConnection};
 use crate::domain::Role;
 
 impl AuthService {
@@ -73,13 +73,7 @@ impl AuthService {
         let ended = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = clock::now();
-                if db::users::bump_token_version(conn, &uid)? == 0 {
-                    return Err(AuthError::NotFound);
-                }
-                db::revocations::record_user_state(conn, &uid, now)?;
-                let sessions = db::sessions::revoke_all_for_user(conn, &uid, now)?;
-                db::revocations::record_sessions_ended(conn, &uid, &sessions, now)?;
-                db::tokens::revoke_for_sessions(conn, &sessions, now)?;
+                let sessions = end_all_sessions(conn, &uid, now)?;
                 let detail = format!("sessions_ended={}", sessions.len());
                 audit::record(conn, kind, Some(&uid), &actor, &client, &detail)?;
                 Ok::<_, AuthError>(sessions.len())
@@ -123,4 +117,30 @@ impl AuthService {
             created_at: claims.created_at,
         })
     }
+}
+
+/// Inside a transaction: every session of the user ends and every access token issued to them
+/// dies (the token version moves on); the events say so. Returns the sessions ended.
+pub(super) fn end_all_sessions(conn: &mut AnyConnection, user_id: &str, now: i64) -> Result<Vec<String>, AuthError> {
+    if db::users::bump_token_version(conn, user_id)? == 0 {
+        return Err(AuthError::NotFound);
+    }
+    db::revocations::record_user_state(conn, user_id, now)?;
+    let sessions = db::sessions::revoke_all_for_user(conn, user_id, now)?;
+    db::revocations::record_sessions_ended(conn, user_id, &sessions, now)?;
+    db::tokens::revoke_for_sessions(conn, &sessions, now)?;
+    Ok(sessions)
+}
+
+/// Inside a transaction: every session of the user but `keep` ends, with its tokens.
+pub(super) fn end_other_sessions(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    keep: &str,
+    now: i64,
+) -> Result<Vec<String>, AuthError> {
+    let others = db::sessions::revoke_others(conn, user_id, keep, now)?;
+    db::revocations::record_sessions_ended(conn, user_id, &others, now)?;
+    db::tokens::revoke_for_sessions(conn, &others, now)?;
+    Ok(others)
 }

@@ -13,9 +13,16 @@ use crate::db::write_transaction;
 use crate::domain::LoginName;
 use crate::{db, ids};
 
+/// What a failed attempt got wrong.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Attempt {
+    Password,
+    SecondFactor,
+}
+
 /// Whose failures a password attempt counts against.
 #[derive(Debug, Clone)]
-enum Subject {
+pub(super) enum Subject {
     Account { user_id: String },
     TrustedDevice { device_id: String, user_id: String },
 }
@@ -61,20 +68,29 @@ impl AuthService {
             drop(admitted);
             return Err(AuthError::InvalidCredentials);
         }
+        if self.has_totp(&user.id).await? {
+            // The failures stay counted until the second factor is right too.
+            let trusted = matches!(subject, Subject::TrustedDevice { .. }).then_some(device_id).flatten();
+            let mfa_token = self.mfa_challenge(&user.id, trusted).await?;
+            drop(admitted);
+            return Err(AuthError::MfaRequired { mfa_token: mfa_token.into() });
+        }
         let device_id = device_id.unwrap_or_else(|| ids::random_b64(16));
-        let issued = self.open_signed_in_session(user, &subject, &device_id, client).await;
+        let issued = self.open_signed_in_session(user, &subject, &device_id, client, |_| Ok(())).await;
         drop(admitted);
         issued
     }
 
-    /// After a correct password: the subject's failures are cleared, the device becomes trusted
-    /// for the account, and the session opens, in one transaction.
-    async fn open_signed_in_session(
+    /// After a correct password (and `second_step`, which spends the second factor, if any):
+    /// the subject's failures are cleared, the device becomes trusted for the account, and the
+    /// session opens, in one transaction.
+    pub(super) async fn open_signed_in_session(
         &self,
         user: UserRow,
         subject: &Subject,
         device_id: &str,
         client: Requester,
+        second_step: impl FnOnce(&mut db::AnyConnection) -> Result<(), AuthError> + Send + 'static,
     ) -> Result<Issued, AuthError> {
         let settings = self.settings.clone();
         let refresh = self.secret_tokens.generate();
@@ -82,6 +98,7 @@ impl AuthService {
         let (user_id, subject, device) = (user.id.clone(), subject.clone(), device_id.to_string());
         let session = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
+                second_step(conn)?;
                 let now = clock::now();
                 if let Subject::Account { user_id } = &subject {
                     db::users::reset_failed_logins(conn, user_id)?;
@@ -122,7 +139,7 @@ impl AuthService {
     }
 
     /// The subject of an attempt: the device, if the cookie names one trusted for this account.
-    async fn subject(&self, user_id: &str, device_id: Option<&str>) -> Result<Subject, AuthError> {
+    pub(super) async fn subject(&self, user_id: &str, device_id: Option<&str>) -> Result<Subject, AuthError> {
         let account = Subject::Account { user_id: user_id.to_string() };
         let Some(device_id) = device_id else { return Ok(account) };
         let (did, uid) = (device_id.to_string(), user_id.to_string());
@@ -137,7 +154,7 @@ impl AuthService {
     }
 
     /// Waits for the gate (see `gate`) and applies the throttle to the subject's recorded failures.
-    async fn admit(&self, subject: &Subject) -> Result<Admitted, AuthError> {
+    pub(super) async fn admit(&self, subject: &Subject) -> Result<Admitted, AuthError> {
         self.attempts
             .admit(&subject.gate_key(), || {
                 let subject = subject.clone();
@@ -149,6 +166,17 @@ impl AuthService {
     /// Counts a failed attempt and audits it, plus the throttle step it starts, if any: one
     /// event per step rather than one per refused attempt, so an attack cannot flood the log.
     async fn record_failure(&self, subject: Option<&Subject>, client: Requester) -> Result<(), AuthError> {
+        self.record_failed_attempt(subject, client, Attempt::Password).await
+    }
+
+    /// `record_failure` for either kind of secret: wrong second-factor codes count against the
+    /// same throttle as wrong passwords, and are audited as `mfa_failed`.
+    pub(super) async fn record_failed_attempt(
+        &self,
+        subject: Option<&Subject>,
+        client: Requester,
+        attempt: Attempt,
+    ) -> Result<(), AuthError> {
         let subject = subject.cloned();
         db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
@@ -164,8 +192,12 @@ impl AuthService {
                         (db::devices::record_failure(conn, device_id, user_id, now)?, "trusted device")
                     }
                 };
-                let detail = format!("wrong password ({who}: failure {count} in a row)");
-                audit::record(conn, AuditKind::LoginFailed, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+                let (kind, what) = match attempt {
+                    Attempt::Password => (AuditKind::LoginFailed, "wrong password"),
+                    Attempt::SecondFactor => (AuditKind::MfaFailed, "wrong second-factor code"),
+                };
+                let detail = format!("{what} ({who}: failure {count} in a row)");
+                audit::record(conn, kind, Some(user_id), &Actor::Anonymous, &client, &detail)?;
                 let delay = super::throttle::delay_after(count);
                 if delay > 0 {
                     let detail = format!("{who} throttled: {count} failures in a row, next attempt in {delay} s");

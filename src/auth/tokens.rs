@@ -165,6 +165,22 @@ impl SecretTokens {
         URL_SAFE_NO_PAD.encode(self.mac(b"portcullis reset hash\0", raw))
     }
 
+    /// The keyed hash of an `mfa_token` or a recovery code (each its own domain).
+    pub fn mfa_hash(&self, kind: MfaSecret, raw: &str) -> String {
+        let domain: &[u8] = match kind {
+            MfaSecret::Token => b"portcullis mfa token hash\0",
+            MfaSecret::RecoveryCode => b"portcullis recovery code hash\0",
+        };
+        URL_SAFE_NO_PAD.encode(self.mac(domain, raw))
+    }
+
+    /// The key that seals TOTP secrets at rest, derived from the configuration's refresh secret.
+    pub fn sealing_key(&self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&self.mac(b"portcullis totp sealing key\0", ""));
+        key
+    }
+
     /// The token that replaces `raw` on rotation. It is derived rather than random so that a
     /// parallel request presenting `raw` inside the grace window can be handed the same live
     /// successor although only hashes are stored: only a holder of `raw` can obtain it.
@@ -179,6 +195,13 @@ impl SecretTokens {
         mac.update(raw.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
+}
+
+/// What a second-factor hash is of.
+#[derive(Debug, Clone, Copy)]
+pub enum MfaSecret {
+    Token,
+    RecoveryCode,
 }
 
 /// A short, stable key id: the start of the SHA-256 of the public key.

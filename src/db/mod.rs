@@ -1,6 +1,8 @@
 //! Persistence: one connection type over SQLite or PostgreSQL, chosen from the URL scheme.
 pub mod audit;
 pub mod devices;
+pub mod mfa;
+pub mod passkeys;
 pub mod resets;
 pub mod revocations;
 pub mod schema;

@@ -17,14 +17,6 @@ use crate::auth::{AuthService, Caller};
 use crate::error::ApiError;
 
 #[derive(Template)]
-#[template(path = "account.html")]
-struct AccountPage {
-    layout: Layout,
-    error: Option<String>,
-    username: String,
-}
-
-#[derive(Template)]
 #[template(path = "account_delete.html")]
 struct DeletePage {
     layout: Layout,
@@ -46,12 +38,6 @@ struct ResetPage {
     layout: Layout,
     error: Option<String>,
     token: String,
-}
-
-pub async fn account_page(session: Session, caller: web::ReqData<Caller>) -> HttpResponse {
-    let page =
-        AccountPage { layout: Layout::new(&session, Some(&caller)), error: None, username: caller.username.clone() };
-    render(StatusCode::OK, &page)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,23 +64,18 @@ pub async fn change_password(
         Ok::<_, ApiError>(auth.change_password(&caller, &vouched(current)?, vouched(new)?, client).await?)
     }
     .await;
-    form_or_json(
-        audience,
-        outcome,
-        |ended| {
+    match (audience, outcome) {
+        (Audience::Api, Ok(_)) => Ok(HttpResponse::NoContent().finish()),
+        (Audience::Api, Err(e)) => Err(e),
+        (Audience::Browser, Ok(ended)) => {
             pages::flash(&session, &format!("Your password has been changed; {ended} other session(s) ended."));
-            see_other("/account").finish()
-        },
-        |e| {
-            let page = AccountPage {
-                layout: Layout::new(&session, Some(&caller)),
-                error: Some(e.message()),
-                username: caller.username.clone(),
-            };
-            render(e.status_code(), &page)
-        },
-        |_| HttpResponse::NoContent().finish(),
-    )
+            Ok(see_other("/account").finish())
+        }
+        (Audience::Browser, Err(e)) => Ok(match super::mfa::account_page(&auth, &session, &caller, Some(&e)).await {
+            Ok(response) => response,
+            Err(page_error) => page_error.error_response(),
+        }),
+    }
 }
 
 pub async fn forgot_page(session: Session) -> HttpResponse {

@@ -127,6 +127,17 @@ pub async fn logout_all(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `DELETE /api/admin/users/{id}/mfa`: TOTP, recovery codes and passkeys go; sessions end.
+pub async fn reset_mfa(
+    auth: web::Data<AuthService>,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    path: web::Path<crate::ids::Id>,
+) -> Result<HttpResponse, ApiError> {
+    auth.reset_mfa(&path.into_inner().0, &caller.user_id, client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RoleBody {
     role: Option<String>,

@@ -32,6 +32,15 @@ struct UserPage {
     user: User,
     sessions: Vec<SessionView>,
     revoke_prefix: &'static str,
+    totp: bool,
+    passkeys: usize,
+}
+
+#[derive(Template)]
+#[template(path = "admin_confirm_mfa.html")]
+struct ConfirmMfaResetPage {
+    layout: Layout,
+    user: User,
 }
 
 #[derive(Template)]
@@ -85,7 +94,10 @@ pub async fn user(
     path: web::Path<crate::ids::Id>,
 ) -> Page {
     let (user, sessions) = auth.sessions_of(&path.into_inner().0).await.or_page(&session, Some(&caller))?;
+    let factors = auth.mfa_status(&user.id).await.or_page(&session, Some(&caller))?;
     let view = UserPage {
+        totp: factors.totp,
+        passkeys: factors.passkeys.len(),
         layout: Layout::new(&session, Some(&caller)),
         user: user.into(),
         sessions: sessions.into_iter().map(|s| SessionView::new(s, "")).collect(),
@@ -117,6 +129,31 @@ pub async fn logout_all(
         auth.logout_all(&user_id, Actor::admin(&caller.user_id), client).await.or_page(&session, Some(&caller))?;
     pages::flash(&session, &format!("Logged out everywhere: {ended} session(s) ended."));
     // An admin who forced themselves out must sign in again.
+    let target = if user_id == caller.user_id { "/login".to_string() } else { format!("/admin/users/{user_id}") };
+    Ok(see_other(&target).finish())
+}
+
+/// The confirmation step before removing a user's second factors.
+pub async fn confirm_reset_mfa(
+    auth: web::Data<AuthService>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    path: web::Path<crate::ids::Id>,
+) -> Page {
+    let user = auth.user(&path.into_inner().0).await.or_page(&session, Some(&caller))?;
+    Ok(render(StatusCode::OK, &ConfirmMfaResetPage { layout: Layout::new(&session, Some(&caller)), user: user.into() }))
+}
+
+pub async fn reset_mfa(
+    auth: web::Data<AuthService>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    path: web::Path<crate::ids::Id>,
+) -> Page {
+    let user_id = path.into_inner().0;
+    auth.reset_mfa(&user_id, &caller.user_id, client).await.or_page(&session, Some(&caller))?;
+    pages::flash(&session, "Second factors removed; every session of the user ended.");
     let target = if user_id == caller.user_id { "/login".to_string() } else { format!("/admin/users/{user_id}") };
     Ok(see_other(&target).finish())
 }

@@ -3,6 +3,7 @@
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::bodies::{SessionView, TokenResponse};
@@ -20,7 +21,12 @@ use crate::error::ApiError;
 
 /// After a form sign-in: a new session id (no fixation), a new CSRF token, both token cookies,
 /// and `303` to a safe local target.
-fn signed_in_redirect(session: &Session, auth: &AuthService, issued: &Issued, next: Option<&str>) -> HttpResponse {
+pub(super) fn signed_in_redirect(
+    session: &Session,
+    auth: &AuthService,
+    issued: &Issued,
+    next: Option<&str>,
+) -> HttpResponse {
     session.renew();
     csrf::rotate(session);
     let mut response = see_other(&safe_next(next));
@@ -29,7 +35,12 @@ fn signed_in_redirect(session: &Session, auth: &AuthService, issued: &Issued, ne
 }
 
 /// After a JSON sign-in: the same session hygiene, both cookies, and the `TokenResponse`.
-fn signed_in_json(session: &Session, auth: &AuthService, issued: Issued, status: StatusCode) -> HttpResponse {
+pub(super) fn signed_in_json(
+    session: &Session,
+    auth: &AuthService,
+    issued: Issued,
+    status: StatusCode,
+) -> HttpResponse {
     session.renew();
     csrf::rotate(session);
     let mut response = HttpResponse::build(status);
@@ -119,6 +130,9 @@ pub async fn login(
         outcome,
         |issued| signed_in_redirect(&session, &auth, &issued, next.as_deref()),
         |e| {
+            if let ApiError::MfaRequired { mfa_token } = &e {
+                return super::mfa::code_step(&session, mfa_token.expose_secret(), next.as_deref());
+            }
             let page = LoginPage {
                 layout: Layout::new(&session, None),
                 error: Some(e.message()),

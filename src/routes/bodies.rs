@@ -68,3 +68,23 @@ impl SessionView {
         }
     }
 }
+
+/// `Passkey`: `{"id", "name", "created_at", "last_used_at"}` (never the credential itself).
+#[derive(Debug, Serialize)]
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<crate::db::passkeys::PasskeyRow> for PasskeyView {
+    fn from(p: crate::db::passkeys::PasskeyRow) -> Self {
+        PasskeyView {
+            id: p.id,
+            name: p.name,
+            created_at: rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(rfc3339),
+        }
+    }
+}

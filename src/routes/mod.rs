@@ -11,9 +11,11 @@ pub mod extract;
 pub mod guard;
 pub mod health;
 pub mod limits;
+pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+pub mod passkeys;
 pub mod redirect;
 pub mod respond;
 pub mod status;
@@ -44,13 +46,14 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
         .route("/login", web::get().to(pages::login_form))
         .route("/signup", web::get().to(pages::signup_form))
         .service(web::resource("/dashboard").wrap(page()).route(web::get().to(pages::dashboard)))
-        .service(web::resource("/account").wrap(page()).route(web::get().to(account::account_page)))
+        .service(web::resource("/account").wrap(page()).route(web::get().to(mfa::account)))
         .service(
             web::resource("/account/delete")
                 .wrap(page())
                 .route(web::get().to(account::delete_page))
                 .route(web::post().to(account::delete_account)),
         )
+        .route("/login/mfa", web::get().to(mfa::code_step_page))
         .route("/forgot", web::get().to(account::forgot_page))
         .route("/reset", web::get().to(account::reset_page))
         .service(web::resource("/oauth/token").wrap(limited()).route(web::post().to(oauth::token)))
@@ -70,6 +73,46 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
         )
         .service(web::resource("/auth/signup").wrap(limited()).route(web::post().to(auth::signup)))
         .service(web::resource("/auth/login").wrap(limited()).route(web::post().to(auth::login)))
+        .service(web::resource("/auth/login/mfa").wrap(limited()).route(web::post().to(mfa::login_mfa)))
+        .service(web::resource("/auth/mfa").wrap(access()).route(web::get().to(mfa::status)))
+        .service(
+            web::resource("/auth/mfa/totp")
+                .wrap(access())
+                .wrap(limited())
+                .route(web::post().to(mfa::start_totp))
+                .route(web::delete().to(mfa::disable_totp)),
+        )
+        .service(web::resource("/auth/mfa/totp/confirm").wrap(access()).route(web::post().to(mfa::confirm_totp)))
+        .service(
+            web::resource("/auth/mfa/totp/disable")
+                .wrap(access())
+                .wrap(limited())
+                .route(web::post().to(mfa::disable_totp)),
+        )
+        .service(
+            web::resource("/auth/mfa/recovery-codes")
+                .wrap(access())
+                .wrap(limited())
+                .route(web::post().to(mfa::regenerate_codes)),
+        )
+        .service(
+            web::resource("/auth/passkeys/register/start")
+                .wrap(access())
+                .route(web::post().to(passkeys::register_start)),
+        )
+        .service(
+            web::resource("/auth/passkeys/register/finish")
+                .wrap(access())
+                .route(web::post().to(passkeys::register_finish)),
+        )
+        .service(
+            web::resource("/auth/passkeys/login/start").wrap(limited()).route(web::post().to(passkeys::login_start)),
+        )
+        .service(
+            web::resource("/auth/passkeys/login/finish").wrap(limited()).route(web::post().to(passkeys::login_finish)),
+        )
+        .service(web::resource("/auth/passkeys/{id}").wrap(access()).route(web::delete().to(passkeys::remove)))
+        .service(web::resource("/auth/passkeys/{id}/delete").wrap(access()).route(web::post().to(passkeys::remove)))
         .service(web::resource("/auth/refresh").wrap(limited()).route(web::post().to(auth::refresh)))
         .route("/auth/logout", web::post().to(auth::logout))
         .route("/auth/csrf", web::get().to(auth::csrf_token))
@@ -112,6 +155,7 @@ routes!(ADMIN_API_ROUTES, admin_api_routes, "/api/admin":
     post "/users/{id}/logout-all" => admin::logout_all,
     delete "/sessions/{id}" => admin::revoke_session,
     get "/audit" => admin::audit,
+    delete "/users/{id}/mfa" => admin::reset_mfa,
 );
 
 routes!(ADMIN_PAGE_ROUTES, admin_page_routes, "/admin":
@@ -121,6 +165,8 @@ routes!(ADMIN_PAGE_ROUTES, admin_page_routes, "/admin":
     post "/users/{id}/logout-all" => admin_pages::logout_all,
     post "/users/{id}/role" => admin_pages::change_role,
     post "/sessions/{id}/revoke" => admin_pages::revoke_session,
+    get "/users/{id}/mfa/reset" => admin_pages::confirm_reset_mfa,
+    post "/users/{id}/mfa/reset" => admin_pages::reset_mfa,
     get "/audit" => admin_pages::audit,
 );
 

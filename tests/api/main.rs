@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod expired_access;
 mod input;
+mod mfa;
 mod outages;
 mod protocols;
 mod proxies;

@@ -1,0 +1,362 @@
+//! Second factors: `/auth/mfa/*` (JSON, and the forms of `/account`), the code step of
+//! sign-in (`/auth/login/mfa`, the `/login/mfa` page), and the account page that lists them.
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse, ResponseError};
+use askama::Template;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{signed_in_json, signed_in_redirect};
+use super::bodies::PasskeyView;
+use super::csrf;
+use super::extract::Input;
+use super::pages::{self, render, Layout};
+use super::redirect::see_other;
+use super::respond::{form_or_json, Audience, OrPage, PageError};
+use super::validate::{vouched, Checker};
+use crate::audit::Requester;
+use crate::auth::mfa::{MfaStatus, SecondFactor};
+use crate::auth::{AuthService, Caller};
+use crate::error::ApiError;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub username: String,
+    pub totp: bool,
+    pub recovery_codes_left: i64,
+    pub passkeys: Vec<PasskeyView>,
+    pub passkeys_available: bool,
+}
+
+/// `/account` with the second factors, and the form error to show, if any.
+pub async fn account_page(
+    auth: &AuthService,
+    session: &Session,
+    caller: &Caller,
+    error: Option<&ApiError>,
+) -> Result<HttpResponse, PageError> {
+    let status = auth.mfa_status(&caller.user_id).await.or_page(session, Some(caller))?;
+    let page = AccountPage {
+        layout: Layout::new(session, Some(caller)),
+        error: error.map(ApiError::message),
+        username: caller.username.clone(),
+        totp: status.totp,
+        recovery_codes_left: status.recovery_codes_left,
+        passkeys: status.passkeys.into_iter().map(PasskeyView::from).collect(),
+        passkeys_available: auth.passkeys_available(),
+    };
+    let response = render(error.map_or(StatusCode::OK, ResponseError::status_code), &page);
+    Ok(match error {
+        Some(error) => pages::with_error_headers(response, error),
+        None => response,
+    })
+}
+
+pub async fn account(
+    auth: web::Data<AuthService>,
+    session: Session,
+    caller: web::ReqData<Caller>,
+) -> Result<HttpResponse, PageError> {
+    account_page(&auth, &session, &caller, None).await
+}
+
+#[derive(Template)]
+#[template(path = "mfa_enrol.html")]
+struct EnrolPage {
+    layout: Layout,
+    error: Option<String>,
+    secret: String,
+    otpauth_uri: String,
+    qr_svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "mfa_codes.html")]
+struct CodesPage {
+    layout: Layout,
+    codes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login_mfa.html")]
+pub struct CodeStepPage {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub mfa_token: String,
+    pub next: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PasswordBody {
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Enrolment {
+    secret: String,
+    otpauth_uri: String,
+}
+
+/// The `otpauth://` URI as a QR code, an SVG drawn here (no image service sees the secret).
+fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build(),
+        Err(_) => String::new(),
+    }
+}
+
+/// `POST /auth/mfa/totp`: a pending secret (the password again).
+pub async fn start_totp(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    input: Input<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = async {
+        let mut check = Checker::default();
+        let password = check.current_password("password", input.body.password);
+        check.finish()?;
+        Ok::<_, ApiError>(auth.start_totp(&caller, &vouched(password)?, client).await?)
+    }
+    .await;
+    let again = |e: ApiError| account_again(&auth, &session, &caller, e);
+    let page = match (audience, outcome) {
+        (Audience::Api, Ok(enrolment)) => {
+            let body = Enrolment { secret: enrolment.secret, otpauth_uri: enrolment.otpauth_uri };
+            return Ok(no_store(HttpResponse::Ok()).json(body));
+        }
+        (Audience::Api, Err(e)) => return Err(e),
+        (Audience::Browser, Err(e)) => return Ok(again(e).await),
+        (Audience::Browser, Ok(enrolment)) => EnrolPage {
+            layout: Layout::new(&session, Some(&caller)),
+            error: None,
+            qr_svg: qr_svg(&enrolment.otpauth_uri),
+            secret: enrolment.secret,
+            otpauth_uri: enrolment.otpauth_uri,
+        },
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CodeBody {
+    code: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RecoveryCodes {
+    recovery_codes: Vec<String>,
+}
+
+/// `POST /auth/mfa/totp/confirm`: a code from the app turns TOTP on; recovery codes, once.
+pub async fn confirm_totp(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    input: Input<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = async {
+        let mut check = Checker::default();
+        let code = check.required("code", input.body.code);
+        check.finish()?;
+        Ok::<_, ApiError>(auth.confirm_totp(&caller, vouched(code)?.trim(), client).await?)
+    }
+    .await;
+    codes_answer(&auth, &session, audience, &caller, outcome).await
+}
+
+/// `POST /auth/mfa/recovery-codes`: new codes (the password again), the old ones dead.
+pub async fn regenerate_codes(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    input: Input<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = async {
+        let mut check = Checker::default();
+        let password = check.current_password("password", input.body.password);
+        check.finish()?;
+        Ok::<_, ApiError>(auth.regenerate_recovery_codes(&caller, &vouched(password)?, client).await?)
+    }
+    .await;
+    codes_answer(&auth, &session, audience, &caller, outcome).await
+}
+
+/// Recovery codes as JSON, or on a page shown once.
+async fn codes_answer(
+    auth: &AuthService,
+    session: &Session,
+    audience: Audience,
+    caller: &Caller,
+    outcome: Result<Vec<String>, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    match (audience, outcome) {
+        (Audience::Api, Ok(codes)) => Ok(no_store(HttpResponse::Ok()).json(RecoveryCodes { recovery_codes: codes })),
+        (Audience::Api, Err(e)) => Err(e),
+        (Audience::Browser, Ok(codes)) => {
+            let page = CodesPage { layout: Layout::new(session, Some(caller)), codes };
+            let mut response = render(StatusCode::OK, &page);
+            response.headers_mut().insert(
+                actix_web::http::header::CACHE_CONTROL,
+                actix_web::http::header::HeaderValue::from_static("no-store"),
+            );
+            Ok(response)
+        }
+        (Audience::Browser, Err(e)) => Ok(account_again(auth, session, caller, e).await),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DisableBody {
+    password: Option<String>,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// `DELETE /auth/mfa/totp` (and `POST /auth/mfa/totp/disable` from the page): the password
+/// and a code, or a recovery code.
+pub async fn disable_totp(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    input: Input<DisableBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = input.body;
+    let outcome = async {
+        let mut check = Checker::default();
+        let password = check.current_password("password", body.password);
+        let factor = second_factor(&mut check, body.code, body.recovery_code);
+        check.finish()?;
+        auth.disable_totp(&caller, &vouched(password)?, vouched(factor)?, client).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match (audience, outcome) {
+        (Audience::Api, Ok(())) => Ok(HttpResponse::NoContent().finish()),
+        (Audience::Api, Err(e)) => Err(e),
+        (Audience::Browser, Ok(())) => {
+            pages::flash(&session, "Two-factor authentication is off. Other devices were signed out.");
+            Ok(see_other("/account").finish())
+        }
+        (Audience::Browser, Err(e)) => Ok(account_again(&auth, &session, &caller, e).await),
+    }
+}
+
+/// `GET /auth/mfa`: what protects the caller's account.
+pub async fn status(auth: web::Data<AuthService>, caller: web::ReqData<Caller>) -> Result<HttpResponse, ApiError> {
+    let MfaStatus { totp, recovery_codes_left, passkeys } = auth.mfa_status(&caller.user_id).await?;
+    let passkeys: Vec<PasskeyView> = passkeys.into_iter().map(PasskeyView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "totp": totp,
+        "recovery_codes_left": recovery_codes_left,
+        "passkeys": passkeys,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginMfaBody {
+    mfa_token: Option<String>,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// `POST /auth/login/mfa`: the second step of a sign-in (JSON, or the `/login/mfa` form).
+pub async fn login_mfa(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    client: Requester,
+    input: Input<LoginMfaBody>,
+) -> Result<HttpResponse, ApiError> {
+    let Input { body, kind, csrf_token, next } = input;
+    let typed_token = body.mfa_token.clone().filter(|t| t.len() <= 64).unwrap_or_default();
+    let outcome = async {
+        csrf::verify_form(&session, kind, csrf_token.as_deref())?;
+        let mut check = Checker::default();
+        let token = check.required("mfa_token", body.mfa_token);
+        let factor = second_factor(&mut check, body.code, body.recovery_code);
+        check.finish()?;
+        Ok::<_, ApiError>(auth.login_mfa(&vouched(token)?, vouched(factor)?, client).await?)
+    }
+    .await;
+    form_or_json(
+        audience,
+        outcome,
+        |issued| signed_in_redirect(&session, &auth, &issued, next.as_deref()),
+        |e| {
+            // A dead token cannot be retried: back to the password.
+            if matches!(e, ApiError::InvalidMfaToken) {
+                pages::flash(&session, &e.message());
+                return see_other("/login").finish();
+            }
+            let page = CodeStepPage {
+                layout: Layout::new(&session, None),
+                error: Some(e.message()),
+                mfa_token: typed_token.clone(),
+                next: next.clone().unwrap_or_default(),
+            };
+            pages::with_error_headers(render(e.status_code(), &page), &e)
+        },
+        |issued| signed_in_json(&session, &auth, issued, StatusCode::OK),
+    )
+}
+
+/// `GET /login/mfa` without the step's token: back to the password form.
+pub async fn code_step_page() -> HttpResponse {
+    see_other("/login").finish()
+}
+
+/// The code step's page, after a correct password on the login form.
+pub fn code_step(session: &Session, mfa_token: &str, next: Option<&str>) -> HttpResponse {
+    let page = CodeStepPage {
+        layout: Layout::new(session, None),
+        error: None,
+        mfa_token: mfa_token.to_string(),
+        next: next.unwrap_or_default().to_string(),
+    };
+    let mut response = render(StatusCode::OK, &page);
+    response
+        .headers_mut()
+        .insert(actix_web::http::header::CACHE_CONTROL, actix_web::http::header::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A code or a recovery code (a recovery code typed into `code` counts as one).
+fn second_factor(check: &mut Checker, code: Option<String>, recovery_code: Option<String>) -> Option<SecondFactor> {
+    let code = code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+    let recovery_code = recovery_code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+    match (code, recovery_code) {
+        (_, Some(recovery)) => Some(SecondFactor::RecoveryCode(recovery)),
+        (Some(code), None) if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(SecondFactor::Code(code))
+        }
+        (Some(code), None) => Some(SecondFactor::RecoveryCode(code)),
+        (None, None) => {
+            check.required("code", None);
+            None
+        }
+    }
+}
+
+async fn account_again(auth: &AuthService, session: &Session, caller: &Caller, error: ApiError) -> HttpResponse {
+    match account_page(auth, session, caller, Some(&error)).await {
+        Ok(response) => response,
+        Err(page_error) => page_error.error_response(),
+    }
+}
+
+fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    response
+}
