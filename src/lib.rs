@@ -1,4 +1,5 @@
 //! portcullis: a sign-in server with short-lived JWT access tokens and rotating refresh tokens.
+#![recursion_limit = "256"]
 pub mod audit;
 pub mod auth;
 pub mod cli;

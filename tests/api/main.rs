@@ -13,6 +13,7 @@ mod expired_access;
 mod input;
 mod mfa;
 mod outages;
+mod passkeys;
 mod protocols;
 mod proxies;
 mod refresh;
