@@ -123,7 +123,7 @@ impl Authenticator {
         auth_data.push(0x05); // user present, user verified
         auth_data.extend(counter.to_be_bytes());
         let client_data = Self::client_data("webauthn.get", public_key["challenge"].as_str().unwrap());
-        let signed = [auth_data.as_slice(), Sha256::digest(&client_data).as_slice()].concat();
+        let signed = [auth_data.as_slice(), &Sha256::digest(&client_data)[..]].concat();
         let signature: Signature = self.key.sign(&signed);
         json!({
             "id": b64(&self.credential_id), "rawId": b64(&self.credential_id), "type": "public-key",
