@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 dpkg -s libpq-dev >/dev/null 2>&1 || need+=(libpq-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# OpenSSL headers: native-tls (mail) and webauthn-rs (passkeys) link it.
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 # The key-file tests check that OpenSSL reads the keys we write.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${PORTCULLIS_SKIP_BROWSER:-}" != "1" ]; then

@@ -84,4 +84,87 @@
       if (me) target.textContent = me.username + " <" + me.email + ">";
     });
   });
+
+  // Passkeys: "Add a passkey" on /account, "Sign in with a passkey" on /login. The JSON
+  // ceremonies are the server's; the browser's own parse*FromJSON / toJSON do the encoding.
+  function passkeysSupported() {
+    return !!(window.PublicKeyCredential && PublicKeyCredential.parseCreationOptionsFromJSON &&
+      PublicKeyCredential.parseRequestOptionsFromJSON && navigator.credentials);
+  }
+
+  function say(id, text) {
+    var el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  function jsonOrFail(res) {
+    return res.json().catch(function () { return {}; }).then(function (body) {
+      if (!res.ok) throw new Error(body.error_description || ("the server answered " + res.status));
+      return body;
+    });
+  }
+
+  function problem(err) {
+    if (err && err.name === "NotAllowedError") return "The passkey prompt was cancelled or timed out.";
+    return (err && err.message) || "Something went wrong.";
+  }
+
+  function addPasskey(event) {
+    event.preventDefault();
+    var name = (document.getElementById("passkey_name") || {}).value || "Passkey";
+    say("passkey-status", "Follow your browser's prompt…");
+    portcullisFetch("/auth/passkeys/register/start", { method: "POST" }).then(jsonOrFail).then(function (options) {
+      var publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+      return navigator.credentials.create({ publicKey: publicKey });
+    }).then(function (credential) {
+      return portcullisFetch("/auth/passkeys/register/finish", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: name, credential: credential.toJSON() })
+      }).then(jsonOrFail);
+    }).then(function () {
+      window.location.reload();
+    }, function (err) {
+      say("passkey-status", "No passkey was added: " + problem(err));
+    });
+  }
+
+  function safeNext() {
+    var field = document.querySelector('form[action="/auth/login"] input[name="next"]');
+    var next = field ? field.value : "";
+    return next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== "\\" ? next : "/dashboard";
+  }
+
+  function signInWithPasskey() {
+    say("passkey-login-status", "Follow your browser's prompt…");
+    var loginId;
+    window.fetch("/auth/passkeys/login/start", withCsrf({ method: "POST" })).then(jsonOrFail).then(function (options) {
+      loginId = options.login_id;
+      var publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey);
+      return navigator.credentials.get({ publicKey: publicKey });
+    }).then(function (credential) {
+      return window.fetch("/auth/passkeys/login/finish", withCsrf({
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ login_id: loginId, credential: credential.toJSON() })
+      })).then(jsonOrFail);
+    }).then(function () {
+      window.location.assign(safeNext());
+    }, function (err) {
+      say("passkey-login-status", "Not signed in: " + problem(err));
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var addForm = document.getElementById("add-passkey-form");
+    var loginButton = document.getElementById("passkey-login");
+    if (!passkeysSupported()) {
+      var why = "This browser cannot use passkeys here.";
+      if (addForm) { addForm.querySelector("button").disabled = true; say("passkey-status", why); }
+      if (loginButton) { loginButton.disabled = true; say("passkey-login-status", why); }
+      return;
+    }
+    if (addForm) addForm.addEventListener("submit", addPasskey);
+    if (loginButton) loginButton.addEventListener("click", signInWithPasskey);
+  });
 })();

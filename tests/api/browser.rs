@@ -32,7 +32,11 @@ dual! {
             eprintln!("\n!!!!!!!!!! BROWSER TESTS SKIPPED: {why} !!!!!!!!!!\n");
             return;
         }
-        let Some(app) = spawn_app_with(db, &[("JWT_EXPIRATION", ACCESS_TTL_SECONDS)]).await else { return };
+        // WebAuthn needs a host name: the browser visits http://localhost:PORT, which is PUBLIC_URL.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (addr, public_url) = (format!("127.0.0.1:{port}"), format!("http://localhost:{port}"));
+        let overrides = [("JWT_EXPIRATION", ACCESS_TTL_SECONDS), ("PORTCULLIS_ADDR", &addr), ("PUBLIC_URL", &public_url)];
+        let Some(app) = spawn_app_with(db, &overrides).await else { return };
         let password = format!("{PASSWORD}\n");
         portcullis::cli::create_user(&app.auth, "e2e-admin", "e2e-admin@example.com", true, password.as_bytes())
             .await
@@ -43,7 +47,7 @@ dual! {
             Db::Sqlite => dir.join("screenshots"),
             Db::Postgres => std::env::temp_dir().join(format!("portcullis-shots-{}", app.address.replace([':', '/'], "_"))),
         };
-        let base_url = app.address.clone();
+        let base_url = public_url.clone();
         let outbox = app.auth.settings().mail_outbox_dir.clone();
         let output = actix_web::rt::task::spawn_blocking(move || {
             Command::new("node")

@@ -4,6 +4,7 @@
 //
 // Each scenario makes its own browser contexts and users, prints `ok - <name>` or
 // `not ok - <name>: <reason>`, and the script exits 1 if any scenario failed.
+import { createHmac } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -382,6 +383,81 @@ scenario('a forgotten password is reset through the mailed link', async ({ fresh
   const login = await submitLogin(page);
   check(login.status() === 303, `sign-in with the new password answered ${login.status()}: ${await errorText(page)}`);
   await expectDashboardFor(page, username, 'signed in with the new password');
+});
+
+/** An authenticator app's code (RFC 6238: SHA-1, 6 digits, 30 s) for the step `offset` from now. */
+function totpCode(base32Secret, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32Secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const at = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+scenario('an authenticator app is set up on /account and asked for at the next sign-in', async ({ fresh }) => {
+  const username = uniqueName('totp');
+  const page = await (await fresh()).newPage();
+  await signUpThroughForm(page, username);
+  await page.goto('/account');
+  await page.locator('#totp_password').fill(PASSWORD);
+  await submit(page, '/auth/mfa/totp', '#start-totp');
+  check(await page.locator('figure.qr svg').count() === 1, 'no QR code on the enrolment page');
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'mfa-enrol.png'), fullPage: true });
+  const secret = (await page.locator('#totp-secret').textContent()).trim();
+  await page.locator('#code').fill(totpCode(secret));
+  const confirmed = await submit(page, '/auth/mfa/totp/confirm', '#confirm-totp');
+  check(confirmed.status() === 200, `confirming answered ${confirmed.status()}: ${await errorText(page)}`);
+  const codes = await page.locator('#recovery-codes li').count();
+  check(codes === 10, `${codes} recovery codes shown, expected 10`);
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'mfa-recovery-codes.png'), fullPage: true });
+
+  const other = await (await fresh()).newPage();
+  await fillLogin(other, username, PASSWORD);
+  const password = await submitLogin(other);
+  check(password.status() === 200, `the password step answered ${password.status()}, expected the code page (200)`);
+  check(await other.locator('form[action="/auth/login/mfa"] #code').count() === 1, 'no code field after the password');
+  await other.screenshot({ path: join(SCREENSHOT_DIR, 'mfa-code.png') });
+  await other.locator('#code').fill(totpCode(secret, 1));
+  const done = await submit(other, '/auth/login/mfa', '#submit-code');
+  check(done.status() === 303, `the code step answered ${done.status()}: ${await errorText(other)}`);
+  await expectDashboardFor(other, username, 'after the code');
+});
+
+scenario('a passkey added on /account signs in from /login without a password', async ({ fresh }) => {
+  check(new URL(BASE_URL).hostname === 'localhost', `WebAuthn needs a host name; BASE_URL is ${BASE_URL}`);
+  const username = uniqueName('pk');
+  const context = await fresh();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  await signUpThroughForm(page, username);
+  await page.goto('/account');
+  await page.locator('#passkey_name').fill('Test key');
+  await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/auth/passkeys/register/finish', { timeout: NAV_TIMEOUT }),
+    page.locator('#add-passkey').click(),
+  ]).then(async ([finish]) => {
+    if (finish.status() !== 201) throw new Failure(`register/finish answered ${finish.status()}: ${await finish.text()}`);
+  });
+  await page.locator('ul.passkeys li', { hasText: 'Test key' }).waitFor({ timeout: NAV_TIMEOUT });
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'account-passkeys.png'), fullPage: true });
+
+  await context.clearCookies();
+  await page.goto('/login');
+  const [finish] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/auth/passkeys/login/finish', { timeout: NAV_TIMEOUT }),
+    page.locator('#passkey-login').click(),
+  ]);
+  if (finish.status() !== 200) throw new Failure(`login/finish answered ${finish.status()}: ${await finish.text()}`);
+  await expectDashboardFor(page, username, 'after signing in with the passkey');
 });
 
 // ---------------------------------------------------------------------------------------------
