@@ -307,4 +307,28 @@ dual! {
         let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
         assert!(account.contains("Set up an authenticator app"));
     }
+
+    async fn the_admin_user_page_shows_and_resets_second_factors(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let alice = app.signup(&app.api, "alice").await["user"]["id"].as_str().unwrap().to_string();
+        let (access, _) = app.session("alice").await;
+        enable_totp(&app, &access).await;
+        app.admin_session("root").await;
+        let csrf = app.page_csrf("/login").await;
+        app.post_form("/auth/login", &[("csrf_token", &csrf), ("username", "root"), ("password", PASSWORD)]).await;
+        let page = app.browser.get(app.url(&format!("/admin/users/{alice}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Authenticator app: <strong>on</strong>"), "{page}");
+        let confirm = app.browser.get(app.url(&format!("/admin/users/{alice}/mfa/reset"))).send().await.unwrap();
+        assert_eq!(confirm.status(), StatusCode::OK);
+        let csrf = meta_csrf(&confirm.text().await.unwrap());
+        let done = app.post_form(&format!("/admin/users/{alice}/mfa/reset"), &[("csrf_token", &csrf)]).await;
+        assert_eq!(done.status(), StatusCode::SEE_OTHER);
+        assert_eq!(done.headers()["location"], format!("/admin/users/{alice}"));
+        let page = app.browser.get(app.url(&format!("/admin/users/{alice}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Authenticator app: <strong>off</strong>"));
+        assert_eq!(app.get_bearer("/api/me", &access).await.status(), StatusCode::UNAUTHORIZED);
+        // Without the CSRF token nothing happens.
+        let refused = app.post_form(&format!("/admin/users/{alice}/mfa/reset"), &[]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    }
 }
