@@ -100,6 +100,11 @@ impl ApiError {
         }
     }
 
+    /// The request fields this error is about (for forms to point at them).
+    pub fn field_names(&self) -> Vec<&'static str> {
+        self.fields().map(|fields| fields.keys().copied().collect()).unwrap_or_default()
+    }
+
     fn fields(&self) -> Option<&Fields> {
         match self {
             ApiError::InvalidRequest { fields, .. }

@@ -76,15 +76,6 @@
 
   window.portcullis = { fetch: portcullisFetch, refresh: refreshOnce };
 
-  // Dashboard: show who is signed in, fetched through the refreshing client.
-  document.addEventListener("DOMContentLoaded", function () {
-    var target = document.querySelector("[data-whoami]");
-    if (!target) return;
-    portcullisFetch("/api/me").then(function (res) { return res.ok ? res.json() : null; }).then(function (me) {
-      if (me) target.textContent = me.username + " <" + me.email + ">";
-    });
-  });
-
   // Passkeys: "Add a passkey" on /account, "Sign in with a passkey" on /login. The JSON
   // ceremonies are the server's; the browser's own parse*FromJSON / toJSON do the encoding.
   function passkeysSupported() {

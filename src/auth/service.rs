@@ -216,6 +216,7 @@ pub(super) fn open_session(
         revoked_at: None,
         status_list: String::new(),
         status_idx: -1,
+        device: crate::device::describe(&client.user_agent),
     };
     let status = db::status_lists::allocate(conn, settings.status_list_size, now)?;
     let session = SessionRow { status_list: status.list_id, status_idx: status.idx, ..session };

@@ -28,6 +28,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         status_list -> Text,
         status_idx -> BigInt,
+        device -> Text,
     }
 }
 

@@ -19,6 +19,8 @@ pub struct SessionRow {
     /// The session's Token Status List entry (`""`/-1 for sessions from before status lists).
     pub status_list: String,
     pub status_idx: i64,
+    /// The user agent in words (`device::describe`), computed when the session opened.
+    pub device: String,
 }
 
 impl SessionRow {

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::extract::Input;
-use super::pages::{self, render, Layout};
+use super::pages::{self, render, FormError, Layout};
 use super::redirect::see_other;
 use super::respond::{form_or_json, Audience};
 use super::validate::{vouched, Checker};
@@ -20,7 +20,7 @@ use crate::error::ApiError;
 #[template(path = "account_delete.html")]
 struct DeletePage {
     layout: Layout,
-    error: Option<String>,
+    error: Option<FormError>,
     username: String,
 }
 
@@ -28,7 +28,7 @@ struct DeletePage {
 #[template(path = "forgot.html")]
 struct ForgotPage {
     layout: Layout,
-    error: Option<String>,
+    error: Option<FormError>,
     email: String,
 }
 
@@ -36,7 +36,7 @@ struct ForgotPage {
 #[template(path = "reset.html")]
 struct ResetPage {
     layout: Layout,
-    error: Option<String>,
+    error: Option<FormError>,
     token: String,
 }
 
@@ -109,7 +109,8 @@ pub async fn forgot(
     let email = match (audience, outcome) {
         (_, Ok(email)) => email,
         (Audience::Browser, Err(e)) => {
-            let page = ForgotPage { layout: Layout::new(&session, None), error: Some(e.message()), email: typed };
+            let page =
+                ForgotPage { layout: Layout::new(&session, None), error: Some(FormError::from(&e)), email: typed };
             return Ok(render(e.status_code(), &page));
         }
         (Audience::Api, Err(e)) => return Err(e),
@@ -175,7 +176,8 @@ pub async fn reset(
             response.finish()
         },
         |e| {
-            let page = ResetPage { layout: Layout::new(&session, None), error: Some(e.message()), token: typed_token };
+            let page =
+                ResetPage { layout: Layout::new(&session, None), error: Some(FormError::from(&e)), token: typed_token };
             render(e.status_code(), &page)
         },
         |()| HttpResponse::NoContent().finish(),
@@ -217,7 +219,7 @@ pub async fn delete_account(
         |e| {
             let page = DeletePage {
                 layout: Layout::new(&session, Some(&caller)),
-                error: Some(e.message()),
+                error: Some(FormError::from(&e)),
                 username: caller.username.clone(),
             };
             render(e.status_code(), &page)

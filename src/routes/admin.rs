@@ -68,6 +68,8 @@ pub struct AuditEvent {
     pub actor: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The user agent in words, as the session lists say it.
+    pub device: Option<String>,
     pub detail: String,
 }
 
@@ -84,6 +86,7 @@ impl From<AuditRow> for AuditEvent {
             user_id: e.user_id,
             actor: e.actor,
             ip: e.ip,
+            device: e.user_agent.as_deref().filter(|ua| !ua.is_empty()).map(crate::device::describe),
             user_agent: e.user_agent,
             detail: e.detail,
         }

@@ -10,7 +10,7 @@ use super::bodies::{SessionView, TokenResponse};
 use super::cookies::{self, REFRESH_COOKIE};
 use super::csrf;
 use super::extract::{access_token_of, Input, PresentedToken};
-use super::pages::{self, Layout, LoginPage, SignupPage};
+use super::pages::{self, FormError, Layout, LoginPage, SignupPage};
 use super::redirect::{safe_next, see_other};
 use super::respond::{form_or_json, Audience, PageError};
 use super::validate::{vouched, Checker};
@@ -87,7 +87,7 @@ pub async fn signup(
         |e| {
             let page = SignupPage {
                 layout: Layout::new(&session, None),
-                error: Some(e.message()),
+                error: Some(FormError::from(&e)),
                 username: typed_username.clone().unwrap_or_default(),
                 email: typed_email.clone().unwrap_or_default(),
                 next: next.clone().unwrap_or_default(),
@@ -135,7 +135,7 @@ pub async fn login(
             }
             let page = LoginPage {
                 layout: Layout::new(&session, None),
-                error: Some(e.message()),
+                error: Some(FormError::from(&e)),
                 username: typed_username.clone().unwrap_or_default(),
                 next: next.clone().unwrap_or_default(),
             };

@@ -50,6 +50,8 @@ pub struct SessionView {
     pub last_used_at: String,
     pub expires_at: String,
     pub user_agent: String,
+    /// The user agent in words ("Chrome 131 on macOS"), beside the raw string.
+    pub device: String,
     pub ip: String,
     pub current: bool,
 }
@@ -63,6 +65,8 @@ impl SessionView {
             // A session ends at its idle expiry or its absolute limit, whichever comes first.
             expires_at: rfc3339(s.expires_at.min(s.absolute_expires_at)),
             id: s.id,
+            // Sessions from before devices were recorded are described now.
+            device: if s.device.is_empty() { crate::device::describe(&s.user_agent) } else { s.device },
             user_agent: s.user_agent,
             ip: s.ip,
         }

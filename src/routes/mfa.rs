@@ -10,7 +10,7 @@ use super::auth::{signed_in_json, signed_in_redirect};
 use super::bodies::PasskeyView;
 use super::csrf;
 use super::extract::Input;
-use super::pages::{self, render, Layout};
+use super::pages::{self, render, FormError, Layout};
 use super::redirect::see_other;
 use super::respond::{form_or_json, Audience, OrPage, PageError};
 use super::validate::{vouched, Checker};
@@ -23,7 +23,7 @@ use crate::error::ApiError;
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub layout: Layout,
-    pub error: Option<String>,
+    pub error: Option<FormError>,
     pub username: String,
     pub totp: bool,
     pub recovery_codes_left: i64,
@@ -41,7 +41,7 @@ pub async fn account_page(
     let status = auth.mfa_status(&caller.user_id).await.or_page(session, Some(caller))?;
     let page = AccountPage {
         layout: Layout::new(session, Some(caller)),
-        error: error.map(ApiError::message),
+        error: error.map(FormError::from),
         username: caller.username.clone(),
         totp: status.totp,
         recovery_codes_left: status.recovery_codes_left,
@@ -67,7 +67,7 @@ pub async fn account(
 #[template(path = "mfa_enrol.html")]
 struct EnrolPage {
     layout: Layout,
-    error: Option<String>,
+    error: Option<FormError>,
     secret: String,
     otpauth_uri: String,
     qr_svg: String,
@@ -84,7 +84,7 @@ struct CodesPage {
 #[template(path = "login_mfa.html")]
 pub struct CodeStepPage {
     pub layout: Layout,
-    pub error: Option<String>,
+    pub error: Option<FormError>,
     pub mfa_token: String,
     pub next: String,
 }
@@ -302,7 +302,7 @@ pub async fn login_mfa(
             }
             let page = CodeStepPage {
                 layout: Layout::new(&session, None),
-                error: Some(e.message()),
+                error: Some(FormError::from(&e)),
                 mfa_token: typed_token.clone(),
                 next: next.clone().unwrap_or_default(),
             };

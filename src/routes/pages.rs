@@ -20,6 +20,8 @@ pub struct Layout {
     pub signed_in: Option<String>,
     pub is_admin: bool,
     pub flash: Option<String>,
+    /// The clock reading every time on the page is told against.
+    pub now: i64,
 }
 
 impl Layout {
@@ -31,6 +33,69 @@ impl Layout {
             signed_in: caller.map(|c| c.username.clone()),
             is_admin: caller.is_some_and(Caller::is_admin),
             flash: session.remove_as::<String>(FLASH_KEY).and_then(Result::ok),
+            now: crate::clock::now(),
+        }
+    }
+
+    /// An RFC 3339 time (as the JSON bodies carry it) for people: `<time datetime=…>5 minutes
+    /// ago</time>`, the exact value in its `datetime` and `title`. Use with `|safe`: both parts
+    /// are produced here from the parsed time, never copied from the input.
+    pub fn when(&self, rfc3339: &str) -> String {
+        use time::format_description::well_known::Rfc3339;
+        let Ok(at) = time::OffsetDateTime::parse(rfc3339, &Rfc3339) else { return String::new() };
+        let moment = crate::clock::Moment::at(at.unix_timestamp(), self.now);
+        format!(r#"<time datetime="{0}" title="{0}">{1}</time>"#, moment.iso, moment.text)
+    }
+}
+
+/// A form's error: the sentence above the form (`#form-error`, a live alert) and the fields it is
+/// about, which point at it (`aria-describedby`), are marked invalid, and take the focus.
+#[derive(Debug, Clone)]
+pub struct FormError {
+    message: String,
+    fields: Vec<&'static str>,
+}
+
+impl From<&ApiError> for FormError {
+    fn from(error: &ApiError) -> Self {
+        let fields = match error {
+            ApiError::InvalidCredentials => vec!["password", "current_password"],
+            ApiError::InvalidMfaCode => vec!["code", "recovery_code"],
+            other => other.field_names(),
+        };
+        FormError { message: error.message(), fields }
+    }
+}
+
+impl From<ApiError> for FormError {
+    fn from(error: ApiError) -> Self {
+        FormError::from(&error)
+    }
+}
+
+impl std::fmt::Display for FormError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl FormError {
+    /// The attributes of input `name` (use with `|safe`): tied to the error when it is about
+    /// this field, and focused when it is the first such field of the form (`first_of_form`
+    /// names it) or, for an error about no field, when it is the form's first input.
+    pub fn attrs<'a>(&self, name: &str, first_of_form: impl AsRef<[&'a str]>) -> &'static str {
+        let first_of_form = first_of_form.as_ref();
+        let about = self.fields.contains(&name);
+        let first_error = first_of_form.iter().find(|field| self.fields.contains(field));
+        let focused = match first_error {
+            Some(first) => *first == name,
+            None => first_of_form.first() == Some(&name),
+        };
+        match (about, focused) {
+            (true, true) => r#" aria-invalid="true" aria-describedby="form-error" autofocus"#,
+            (true, false) => r#" aria-invalid="true" aria-describedby="form-error""#,
+            (false, true) => " autofocus",
+            (false, false) => "",
         }
     }
 }
@@ -55,7 +120,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 #[template(path = "login.html")]
 pub struct LoginPage {
     pub layout: Layout,
-    pub error: Option<String>,
+    pub error: Option<FormError>,
     pub username: String,
     pub next: String,
 }
@@ -64,7 +129,7 @@ pub struct LoginPage {
 #[template(path = "signup.html")]
 pub struct SignupPage {
     pub layout: Layout,
-    pub error: Option<String>,
+    pub error: Option<FormError>,
     pub username: String,
     pub email: String,
     pub next: String,

@@ -133,4 +133,37 @@ dual! {
         let response = app.post_json(&app.browser, "/auth/logout", json!({"refresh_token": "A".repeat(43)})).await;
         assert_error(response, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
     }
+
+    async fn sessions_name_their_device_in_words_beside_the_raw_user_agent(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        let mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        let response = app.api.post(app.url("/auth/login")).header("user-agent", mac)
+            .json(&json!({"username": "alice", "password": PASSWORD})).send().await.unwrap();
+        let access = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        let sessions: Value = app.get_bearer("/auth/sessions", &access).await.json().await.unwrap();
+        let mine = sessions.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap();
+        assert_eq!(mine["device"], "Chrome 131 on macOS");
+        assert_eq!(mine["user_agent"], mac);
+        let stored: String = app.query(|conn| {
+            use diesel::prelude::*;
+            use portcullis::db::schema::sessions::dsl::*;
+            sessions.filter(user_agent.like("%Macintosh%")).select(device).first(conn)
+        }).await;
+        assert_eq!(stored, "Chrome 131 on macOS", "computed once, when the session opened");
+    }
+
+    async fn a_form_error_points_at_its_field_and_takes_the_focus(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let csrf = app.page_csrf("/signup").await;
+        let response = app.post_form("/auth/signup", &[("csrf_token", &csrf), ("username", "alice"), ("email", "not-an-email"), ("password", PASSWORD)]).await;
+        let html = response.text().await.unwrap();
+        let email = &html[html.find(r#"<input id="email""#).unwrap()..];
+        let email = &email[..email.find('>').unwrap()];
+        assert!(email.contains(r#"aria-invalid="true" aria-describedby="form-error" autofocus"#), "{email}");
+        let username = &html[html.find(r#"<input id="username""#).unwrap()..];
+        let username = &username[..username.find('>').unwrap()];
+        assert!(!username.contains("autofocus") && !username.contains("aria-invalid"), "{username}");
+        assert!(html.contains(r#"id="form-error""#));
+    }
 }
