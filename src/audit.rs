@@ -107,6 +107,7 @@ pub fn record(
     detail: &str,
 ) -> QueryResult<()> {
     let at_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    crate::metrics::auth_event(kind.as_str());
     audit::insert(
         conn,
         &AuditRow {

@@ -63,6 +63,8 @@ pub struct Settings {
     pub status_list_ttl: i64,
     /// Entries per status list.
     pub status_list_size: i64,
+    /// Where the Prometheus listener serves `/metrics` (off when unset).
+    pub metrics_addr: Option<SocketAddr>,
     /// Names of the secrets that were generated because they were missing (development only).
     pub generated_secrets: Vec<&'static str>,
 }
@@ -90,6 +92,14 @@ impl Settings {
         let addr = parse_or("PORTCULLIS_ADDR", get("PORTCULLIS_ADDR"), "127.0.0.1:8080".parse().ok(), |v| {
             v.parse::<SocketAddr>().map_err(|_| "must be host:port, e.g. 127.0.0.1:8080".to_string())
         })?;
+        let metrics_addr = match get("METRICS_ADDR").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| bad("METRICS_ADDR", "must be host:port, e.g. 127.0.0.1:9090"))?,
+            ),
+        };
         let database_url = DatabaseUrl::parse(get("DATABASE_URL").as_deref().unwrap_or("sqlite://portcullis.db"))
             .map_err(|p| bad("DATABASE_URL", p))?;
         let mut generated_secrets = Vec::new();
@@ -145,6 +155,7 @@ impl Settings {
             database_url,
             jwt_secret,
             jwt_refresh_secret,
+            metrics_addr,
             generated_secrets,
         };
         settings.check_production()?;

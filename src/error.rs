@@ -252,7 +252,10 @@ impl From<AuthError> for ApiError {
             AuthError::MfaAlreadyEnabled => {
                 ApiError::Conflict { description: "two-factor authentication is already on", fields: Fields::new() }
             }
-            AuthError::RateLimited(retry_after_secs) => ApiError::RateLimited { retry_after_secs },
+            AuthError::RateLimited(retry_after_secs) => {
+                crate::metrics::refused(crate::metrics::Limiter::Throttle);
+                ApiError::RateLimited { retry_after_secs }
+            }
             AuthError::Db(DbError::Unavailable(source)) => {
                 tracing::error!(error = %source, "database unavailable");
                 ApiError::Unavailable

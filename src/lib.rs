@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod net;
 pub mod routes;
 pub mod startup;

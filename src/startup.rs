@@ -18,6 +18,8 @@ use crate::error::ApiError;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The Prometheus listener, when `METRICS_ADDR` is set.
+    metrics: Option<(u16, Server)>,
     auth: AuthService,
     limiter: crate::routes::limits::AuthLimiter,
 }
@@ -40,6 +42,15 @@ impl Application {
         // Built once, outside the worker factory, so every worker shares the same buckets.
         let limiter = crate::routes::limits::auth_limiter(auth.settings());
         let shared_limiter = limiter.clone();
+        let metrics = match auth.settings().metrics_addr {
+            None => None,
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .map_err(|e| anyhow::anyhow!("METRICS_ADDR: cannot listen on {addr}: {e}"))?;
+                let port = listener.local_addr()?.port();
+                Some((port, crate::metrics::server(listener, auth.clone())?))
+            }
+        };
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
                 .cookie_name("portcullis_session".into())
@@ -66,11 +77,16 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        Ok(Self { port, server, auth, limiter: shared_limiter })
+        Ok(Self { port, server, metrics, auth, limiter: shared_limiter })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn auth(&self) -> &AuthService {
@@ -89,7 +105,14 @@ impl Application {
         }
         let pruning = actix_web::rt::spawn(crate::routes::limits::prune_forever(self.limiter));
         let _background = Background(self.auth.clone(), pruning);
-        self.server.await
+        let Some((_, metrics)) = self.metrics else { return self.server.await };
+        // The metrics listener stops with the public one.
+        let metrics_handle = metrics.handle();
+        let metrics = actix_web::rt::spawn(metrics);
+        let served = self.server.await;
+        metrics_handle.stop(true).await;
+        let _ = metrics.await;
+        served
     }
 }
 

@@ -94,7 +94,10 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
 {
     let pool = pool.clone();
+    // The blocking thread works inside the request's span, so its logs carry the request id.
+    let span = tracing::debug_span!(parent: &tracing::Span::current(), "db");
     let outcome = actix_web::rt::task::spawn_blocking(move || {
+        let _entered = span.enter();
         let mut conn = pool.checkout()?;
         work(&mut conn)
     })

@@ -58,6 +58,7 @@ impl Pool {
             match self.connections.get_timeout(CHECKOUT_SLICE) {
                 Ok(conn) => {
                     self.health.checkouts.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::pool_checkout(started.elapsed());
                     return Ok(conn);
                 }
                 Err(e) if started.elapsed() >= CHECKOUT_TIMEOUT => return Err(super::DbError::Unavailable(e)),
@@ -73,6 +74,21 @@ impl Pool {
             tracing::error!(silent_ms = FEED_SILENCE_MS, "the database stopped answering; database routes answer 503");
         }
         self.health.down.load(Ordering::Relaxed) || silent
+    }
+
+    /// How long since the revocation feed last heard from the database (zero without a feed).
+    pub fn feed_silence(&self) -> std::time::Duration {
+        let heard = self.health.feed_heard_at_ms.load(Ordering::Relaxed);
+        if heard == 0 {
+            return std::time::Duration::ZERO;
+        }
+        std::time::Duration::from_millis(unix_ms().saturating_sub(heard))
+    }
+
+    /// Connections `(in use, idle)`.
+    pub fn usage(&self) -> (u32, u32) {
+        let state = self.connections.state();
+        (state.connections.saturating_sub(state.idle_connections), state.idle_connections)
     }
 
     /// The feed heard from the database just now.

@@ -46,6 +46,7 @@ impl KeyExtractor for ClientIp {
     ) -> HttpResponse {
         let wait = negative.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
         tracing::debug!(retry_after = wait, "per-IP rate limit reached");
+        crate::metrics::refused(crate::metrics::Limiter::PerIp);
         for header in crate::error::rate_limit_headers(wait, Some((self.burst, self.window_secs))) {
             response.insert_header(header);
         }

@@ -146,10 +146,19 @@ dual! {
     }
 }
 
-/// Starts the real binary with `RUST_LOG=trace`, drives a full session through it, and
-/// returns everything it printed.
 #[actix_web::test]
 async fn no_log_line_at_any_level_carries_a_password_a_token_or_a_secret() {
+    secrets_stay_out_of_the_log("text").await;
+}
+
+#[actix_web::test]
+async fn no_json_log_line_carries_a_secret_and_each_names_its_request() {
+    secrets_stay_out_of_the_log("json").await;
+}
+
+/// Starts the real binary with `RUST_LOG=trace` and `LOG_FORMAT=format`, drives a full session
+/// (second factor included) through it, and checks everything it printed.
+async fn secrets_stay_out_of_the_log(format: &str) {
     let (url, _guard) = fresh_database(Db::Sqlite).unwrap();
     let (access_secret, refresh_secret) =
         ("log-test-access-secret-0123456789abcdef", "log-test-refresh-secret-0123456789abcdef");
@@ -166,6 +175,8 @@ async fn no_log_line_at_any_level_carries_a_password_a_token_or_a_secret() {
         .env("BCRYPT_COST", "4")
         .env("COOKIE_SECURE", "false")
         .env("RUST_LOG", "trace")
+        .env("LOG_FORMAT", format)
+        .env("AUTH_RATE_LIMIT_BURST", "1000")
         .env("NO_COLOR", "1")
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::piped())
@@ -215,6 +226,50 @@ async fn no_log_line_at_any_level_carries_a_password_a_token_or_a_secret() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let access = refreshed["access_token"].as_str().unwrap();
     api.get(format!("{base}/api/me?token={access}")).bearer_auth(access).send().await.unwrap();
+    // A second factor: the TOTP secret, a code, the recovery codes and the mfa_token.
+    let enrolment: Value = api
+        .post(format!("{base}/auth/mfa/totp"))
+        .bearer_auth(access)
+        .json(&json!({"password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let totp_secret = enrolment["secret"].as_str().unwrap().to_string();
+    let secret_bytes = totp_rs::Secret::Encoded(totp_secret.clone()).to_bytes().unwrap();
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let code = portcullis::auth::totp::code_at(&secret_bytes, now());
+    let confirmed: Value = api
+        .post(format!("{base}/auth/mfa/totp/confirm"))
+        .bearer_auth(access)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recovery_codes: Vec<String> =
+        confirmed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let step: Value = api
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"username": "quiet", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mfa_token = step["mfa_token"].as_str().unwrap().to_string();
+    let completed = api
+        .post(format!("{base}/auth/login/mfa"))
+        .json(&json!({"mfa_token": mfa_token, "recovery_code": recovery_codes[0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(completed.status(), StatusCode::OK);
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
     let mut log = String::from_utf8_lossy(&output.stdout).to_string();
@@ -230,12 +285,28 @@ async fn no_log_line_at_any_level_carries_a_password_a_token_or_a_secret() {
         &refresh_token,
         refreshed["refresh_token"].as_str().unwrap(),
         access,
+        &totp_secret,
+        &mfa_token,
+        &recovery_codes[0],
+        &recovery_codes[1],
     ];
     for line in BufReader::new(log.as_bytes()).lines() {
         let line = line.unwrap();
         for secret in secrets {
             assert!(!line.contains(secret), "a secret leaked into the log: {line}");
         }
+    }
+    if format == "json" {
+        let requests: Vec<Value> = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["message"] == "request")
+            .collect();
+        assert!(requests.len() >= 5, "request lines are JSON objects");
+        assert!(
+            requests.iter().all(|event| event["span"]["request_id"].as_str().is_some_and(|id| id.len() == 22)),
+            "{requests:?}"
+        );
     }
 }
 

@@ -43,6 +43,8 @@ pub struct TestApp {
     pub api: reqwest::Client,
     pub auth: AuthService,
     pub database_url: String,
+    /// The Prometheus listener's port, when the app was started with `METRICS_ADDR`.
+    pub metrics_port: Option<u16>,
     _db: DbGuard,
 }
 
@@ -160,6 +162,7 @@ pub async fn spawn_on(database_url: String, guard: DbGuard, overrides: &[(&str, 
     let settings = test_settings(&database_url, overrides);
     let app = Application::build(settings).await.expect("application builds");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let auth = app.auth().clone();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
@@ -168,6 +171,7 @@ pub async fn spawn_on(database_url: String, guard: DbGuard, overrides: &[(&str, 
         api: client(false),
         auth,
         database_url,
+        metrics_port,
         _db: guard,
     }
 }

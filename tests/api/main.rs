@@ -12,6 +12,7 @@ mod config;
 mod expired_access;
 mod input;
 mod mfa;
+mod operations;
 mod outages;
 mod passkeys;
 mod protocols;

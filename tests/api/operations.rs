@@ -1,0 +1,71 @@
+//! Operations: Prometheus metrics on their own listener, request ids.
+use serde_json::json;
+
+use crate::dual;
+use crate::helpers::*;
+
+dual! {
+    async fn metrics_are_served_on_their_own_listener(db: Db) {
+        let Some(app) = spawn_app_with(db, &[("METRICS_ADDR", "127.0.0.1:0")]).await else { return };
+        app.signup(&app.api, "alice").await;
+        let (access, _) = app.session("alice").await;
+        assert_eq!(app.get_bearer("/api/me", &access).await.status(), StatusCode::OK);
+        let wrong = app.post_json(&app.api, "/auth/login", json!({"username": "alice", "password": "a wrong password"})).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        let port = app.metrics_port.expect("a metrics listener");
+        let scrape = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
+        assert_eq!(scrape.status(), StatusCode::OK);
+        assert!(scrape.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        let text = scrape.text().await.unwrap();
+        for expected in [
+            r#"portcullis_http_requests_total{method="POST",route="/auth/login",status="200"}"#,
+            r#"portcullis_http_requests_total{method="GET",route="/api/me",status="200"}"#,
+            r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/api/me",le="0.005"}"#,
+            r#"portcullis_auth_events_total{kind="login",outcome="success"}"#,
+            r#"portcullis_auth_events_total{kind="login_failed",outcome="failure"}"#,
+            "portcullis_revocation_state_entries ",
+            "portcullis_revocation_feed_lag_seconds ",
+            "portcullis_db_pool_connections_in_use ",
+            "portcullis_db_pool_checkouts_total ",
+            "portcullis_db_pool_wait_seconds_bucket",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+        // Never on the public address.
+        assert_eq!(app.api.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    }
+
+    async fn throttled_and_rate_limited_answers_are_counted(db: Db) {
+        let Some(app) = spawn_app_with(db, &[("METRICS_ADDR", "127.0.0.1:0")]).await else { return };
+        app.signup(&app.api, "alice").await;
+        for _ in 0..7 {
+            app.post_json(&app.api, "/auth/login", json!({"username": "alice", "password": "a wrong password"})).await;
+        }
+        let port = app.metrics_port.unwrap();
+        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+        assert!(text.contains(r#"portcullis_rate_limit_refusals_total{limiter="account_throttle"}"#), "{text}");
+    }
+
+    async fn every_response_carries_a_request_id(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let first = app.api.get(app.url("/healthz")).send().await.unwrap();
+        let second = app.api.get(app.url("/healthz")).send().await.unwrap();
+        let id = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_eq!(id(&first).len(), 22);
+        assert_ne!(id(&first), id(&second));
+        // A client that is not a trusted proxy cannot choose its id (it would forge log lines).
+        let chosen = app.api.get(app.url("/healthz")).header("x-request-id", "chosen-by-client").send().await.unwrap();
+        assert_ne!(id(&chosen), "chosen-by-client");
+        let missing = app.api.get(app.url("/nope")).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert!(missing.headers().contains_key("x-request-id"));
+    }
+
+    async fn a_trusted_proxy_passes_its_request_id_through(db: Db) {
+        let Some(app) = spawn_app_with(db, &[("TRUSTED_PROXIES", "127.0.0.1")]).await else { return };
+        let echoed = app.api.get(app.url("/healthz")).header("x-request-id", "lb-1234.abc_DEF").send().await.unwrap();
+        assert_eq!(echoed.headers()["x-request-id"], "lb-1234.abc_DEF");
+        let odd = app.api.get(app.url("/healthz")).header("x-request-id", "has spaces\"and quotes").send().await.unwrap();
+        assert_ne!(odd.headers()["x-request-id"], "has spaces\"and quotes", "only id-shaped values are kept");
+    }
+}
