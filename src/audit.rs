@@ -48,6 +48,7 @@ audit_kinds! {
     PasskeyAdded => "passkey_added",
     PasskeyRemoved => "passkey_removed",
     AdminMfaReset => "admin_mfa_reset",
+    KeysRotated => "keys_rotated",
 }
 
 impl AuditKind {

@@ -1,4 +1,4 @@
-//! The command line: serve, migrate, create-user, logout-all, purge-expired.
+//! The command line: serve, migrate, create-user, logout-all, purge-expired, rotate-keys.
 use std::io::BufRead;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +41,9 @@ pub enum Command {
     },
     /// Delete expired and long-revoked refresh tokens and sessions, and old audit events.
     PurgeExpired,
+    /// EdDSA/ES256: retire the signing key for a new one; every instance follows within a
+    /// second, and the old key verifies until its last token has expired.
+    RotateKeys,
 }
 
 /// Rows that ended this long ago are no longer needed for reuse detection.

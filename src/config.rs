@@ -63,6 +63,8 @@ pub struct Settings {
     pub status_list_ttl: i64,
     /// Entries per status list.
     pub status_list_size: i64,
+    /// HS256 only: the previous secret, accepted for verifying during a rotation.
+    pub jwt_secret_previous: Option<SecretString>,
     /// Where the Prometheus listener serves `/metrics` (off when unset).
     pub metrics_addr: Option<SocketAddr>,
     /// Names of the secrets that were generated because they were missing (development only).
@@ -108,6 +110,17 @@ impl Settings {
         if jwt_secret.expose_secret() == jwt_refresh_secret.expose_secret() {
             return Err(bad("JWT_REFRESH_SECRET", "must differ from JWT_SECRET"));
         }
+        // HS256 rotation: the old secret still verifies (never signs) while its tokens may live.
+        let jwt_secret_previous = match get("JWT_SECRET_PREVIOUS").filter(|v| !v.is_empty()) {
+            Some(v) if env == Environment::Production && v.len() < 32 => {
+                return Err(bad("JWT_SECRET_PREVIOUS", "must be at least 32 bytes in production"))
+            }
+            Some(v) if v == jwt_secret.expose_secret() => {
+                return Err(bad("JWT_SECRET_PREVIOUS", "must differ from JWT_SECRET"))
+            }
+            Some(v) => Some(SecretString::from(v)),
+            None => None,
+        };
         let jwt_algorithm = match get("JWT_ALGORITHM").as_deref() {
             None | Some("HS256") => JwtAlgorithm::Hs256,
             Some("EdDSA") => JwtAlgorithm::EdDsa,
@@ -156,6 +169,7 @@ impl Settings {
             jwt_secret,
             jwt_refresh_secret,
             metrics_addr,
+            jwt_secret_previous,
             generated_secrets,
         };
         settings.check_production()?;

@@ -43,6 +43,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let ended = cli::logout_all(&auth, &username).await?;
             println!("logged {username} out everywhere ({ended} sessions ended)");
         }
+        Command::RotateKeys => {
+            let auth = prepare(settings).await?;
+            let kid = auth.rotate_signing_keys(portcullis::audit::Requester::cli()).await?;
+            println!("new signing key {kid}; the previous one verifies until its tokens expire");
+        }
         Command::PurgeExpired => {
             let auth = prepare(settings).await?;
             let purged = cli::purge_expired(&auth).await?;

@@ -127,7 +127,9 @@ pub async fn prepare(settings: Settings) -> anyhow::Result<AuthService> {
         Err(DbOrMigration::Db(e)) => anyhow::bail!("DATABASE_URL: {e}"),
         Err(DbOrMigration::Migration(e)) => return Err(e),
     }
-    AuthService::new(pool, Arc::new(settings))
+    let auth = AuthService::new(pool, Arc::new(settings))?;
+    auth.load_signing_keys().await.map_err(|e| anyhow::anyhow!("JWT_KEYS_DIR / signing keys: {e}"))?;
+    Ok(auth)
 }
 
 enum DbOrMigration {

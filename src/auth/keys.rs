@@ -1,4 +1,6 @@
-//! Asymmetric signing keys (EdDSA, ES256) as PEM files in `JWT_KEYS_DIR`; generated in development.
+//! Asymmetric signing keys (EdDSA, ES256): generated, read from PEM, published as JWKs. The
+//! keys in use live in the database (`signing_keys`, see `tokens::JwtKeys`); `JWT_KEYS_DIR`
+//! holds the key a database starts with (generated there in development).
 use std::path::Path;
 
 use anyhow::Context;
@@ -11,6 +13,7 @@ use rand::RngCore;
 use crate::config::JwtAlgorithm;
 
 pub struct LoadedKeys {
+    pub kid: String,
     pub encoding: EncodingKey,
     pub decoding: DecodingKey,
     pub jwk: serde_json::Value,
@@ -24,7 +27,8 @@ fn file_name(alg: JwtAlgorithm) -> &'static str {
     }
 }
 
-pub fn load_or_create(dir: &Path, alg: JwtAlgorithm, production: bool) -> anyhow::Result<LoadedKeys> {
+/// The PEM of the key file for `alg` in `dir`, created there in development when missing.
+pub fn file_pem(dir: &Path, alg: JwtAlgorithm, production: bool) -> anyhow::Result<String> {
     let path = dir.join(file_name(alg));
     let pem = match std::fs::read_to_string(&path) {
         Ok(pem) => pem,
@@ -37,10 +41,11 @@ pub fn load_or_create(dir: &Path, alg: JwtAlgorithm, production: bool) -> anyhow
         }
         Err(e) => return Err(e).with_context(|| format!("JWT_KEYS_DIR: cannot read {}", path.display())),
     };
-    from_pem(alg, &pem).with_context(|| format!("JWT_KEYS_DIR: {} is not a valid key", path.display()))
+    from_pem(alg, &pem).with_context(|| format!("JWT_KEYS_DIR: {} is not a valid key", path.display()))?;
+    Ok(pem)
 }
 
-fn generate(alg: JwtAlgorithm) -> anyhow::Result<String> {
+pub fn generate(alg: JwtAlgorithm) -> anyhow::Result<String> {
     let mut seed = [0u8; 32];
     loop {
         rand::rng().fill_bytes(&mut seed);
@@ -74,7 +79,7 @@ fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn from_pem(alg: JwtAlgorithm, pem: &str) -> anyhow::Result<LoadedKeys> {
+pub fn from_pem(alg: JwtAlgorithm, pem: &str) -> anyhow::Result<LoadedKeys> {
     match alg {
         JwtAlgorithm::EdDsa => {
             let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -82,6 +87,7 @@ fn from_pem(alg: JwtAlgorithm, pem: &str) -> anyhow::Result<LoadedKeys> {
             let x = URL_SAFE_NO_PAD.encode(public);
             let kid = super::tokens::key_id(&public);
             Ok(LoadedKeys {
+                kid: kid.clone(),
                 encoding: EncodingKey::from_ed_pem(pem.as_bytes())?,
                 decoding: DecodingKey::from_ed_components(&x)?,
                 jwk: serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"}),
@@ -96,6 +102,7 @@ fn from_pem(alg: JwtAlgorithm, pem: &str) -> anyhow::Result<LoadedKeys> {
             let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
             let kid = super::tokens::key_id(point.as_bytes());
             Ok(LoadedKeys {
+                kid: kid.clone(),
                 encoding: EncodingKey::from_ec_pem(pem.as_bytes())?,
                 decoding: DecodingKey::from_ec_components(&x, &y)?,
                 jwk: serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig"}),

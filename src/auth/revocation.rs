@@ -48,7 +48,11 @@ struct Inner {
     window: i64,
     /// Set when the server stops: the feed thread ends.
     stopped: std::sync::atomic::AtomicBool,
+    /// Called (on the feed's connection) after a `keys_rotated` event: reloads the signing keys.
+    on_keys_rotated: RwLock<Option<KeysHook>>,
 }
+
+type KeysHook = Arc<dyn Fn(&mut AnyConnection) + Send + Sync>;
 
 #[derive(Default)]
 struct State {
@@ -99,6 +103,7 @@ impl Revocations {
                 cursor: Mutex::new(0),
                 window,
                 stopped: Default::default(),
+                on_keys_rotated: RwLock::new(None),
             }),
         }
     }
@@ -167,6 +172,11 @@ impl Revocations {
         state.lists.entry(id.to_string()).or_insert_with(|| StatusBits::with_size(size)).clone()
     }
 
+    /// What to run when the signing keys were rotated (by `rotate-keys`, anywhere).
+    pub fn on_keys_rotated(&self, hook: impl Fn(&mut AnyConnection) + Send + Sync + 'static) {
+        *self.inner.on_keys_rotated.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(hook));
+    }
+
     /// Applies the events after the last one seen; returns how many there were.
     pub fn catch_up(&self, conn: &mut AnyConnection) -> diesel::QueryResult<usize> {
         let mut cursor = self.inner.cursor.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,6 +187,12 @@ impl Revocations {
             *cursor = last.id;
             applied += rows.len();
             self.apply(&rows);
+            if rows.iter().any(|row| matches!(row.change(), Some(Change::KeysRotated))) {
+                let hook = self.inner.on_keys_rotated.read().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Some(hook) = hook {
+                    hook(conn);
+                }
+            }
             if (rows.len() as i64) < BATCH {
                 return Ok(applied);
             }
@@ -203,6 +219,7 @@ impl Revocations {
                     state.lists.entry(list_id).or_insert_with(|| StatusBits::with_size(size));
                     continue;
                 }
+                Change::KeysRotated => continue,
                 Change::UserChanged { .. } | Change::UserDeleted => {}
             }
             let mark = state.users.entry(row.user_id.clone()).or_insert(UserMark {
@@ -216,7 +233,10 @@ impl Revocations {
                     mark.token_version = mark.token_version.max(token_version);
                 }
                 Change::UserDeleted => mark.deleted = true,
-                Change::SessionEnded { .. } | Change::StatusInvalidated | Change::ListOpened { .. } => {
+                Change::SessionEnded { .. }
+                | Change::StatusInvalidated
+                | Change::ListOpened { .. }
+                | Change::KeysRotated => {
                     unreachable!("handled above")
                 }
             }

@@ -57,57 +57,119 @@ pub enum TokenError {
 }
 
 /// Signing and verifying keys for access tokens, and the JWK Set that publishes them.
+///
+/// HS256 signs with `JWT_SECRET` and also verifies with `JWT_SECRET_PREVIOUS` during a
+/// rotation. EdDSA/ES256 keys live in the database (`signing_keys`): the newest live key signs,
+/// a retired one verifies (and stays in the JWKS) until every token it signed has expired; a
+/// token must name its key (`kid`). Every instance reloads the set when `rotate-keys` announces
+/// a rotation on the revocation event stream.
 pub struct JwtKeys {
+    algorithm: Algorithm,
+    validation: Validation,
+    /// How long after its retirement a key may still have signed an unexpired token.
+    window: i64,
+    set: std::sync::RwLock<std::sync::Arc<KeySet>>,
+}
+
+struct KeySet {
     header: Header,
     encoding: EncodingKey,
+    verifying: Vec<VerifyingKey>,
+}
+
+struct VerifyingKey {
+    /// `None` for HS256 secrets (tokens carry no `kid`).
+    kid: Option<String>,
     decoding: DecodingKey,
-    validation: Validation,
-    algorithm: Algorithm,
-    jwks: serde_json::Value,
+    jwk: Option<serde_json::Value>,
+    retired_at: Option<i64>,
+}
+
+/// A key as stored: its id, PEM, and when it stopped signing.
+pub struct StoredKey {
+    pub kid: String,
+    pub pem: String,
+    pub retired_at: Option<i64>,
 }
 
 impl JwtKeys {
+    /// HS256 keys from the settings; asymmetric ones start with the key file of `JWT_KEYS_DIR`
+    /// until `install` puts the database's set in place.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let (algorithm, encoding, decoding, jwk) = match settings.jwt_algorithm {
-            JwtAlgorithm::Hs256 => {
-                let secret = settings.jwt_secret.expose_secret().as_bytes();
-                (Algorithm::HS256, EncodingKey::from_secret(secret), DecodingKey::from_secret(secret), None)
-            }
-            JwtAlgorithm::EdDsa => {
-                let keys =
-                    super::keys::load_or_create(&settings.jwt_keys_dir, JwtAlgorithm::EdDsa, settings.is_production())?;
-                (Algorithm::EdDSA, keys.encoding, keys.decoding, Some(keys.jwk))
-            }
-            JwtAlgorithm::Es256 => {
-                let keys =
-                    super::keys::load_or_create(&settings.jwt_keys_dir, JwtAlgorithm::Es256, settings.is_production())?;
-                (Algorithm::ES256, keys.encoding, keys.decoding, Some(keys.jwk))
-            }
+        let algorithm = match settings.jwt_algorithm {
+            JwtAlgorithm::Hs256 => Algorithm::HS256,
+            JwtAlgorithm::EdDsa => Algorithm::EdDSA,
+            JwtAlgorithm::Es256 => Algorithm::ES256,
         };
-        let mut header = Header::new(algorithm);
-        header.typ = Some(ACCESS_TOKEN_TYP.into());
-        header.kid = jwk.as_ref().and_then(|j| j["kid"].as_str().map(str::to_string));
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&settings.jwt_issuer]);
         validation.set_audience(&[&settings.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = settings.jwt_leeway;
         validation.validate_exp = true;
-        let jwks = serde_json::json!({ "keys": jwk.into_iter().collect::<Vec<_>>() });
-        Ok(Self { header, encoding, decoding, validation, algorithm, jwks })
+        let set = match settings.jwt_algorithm {
+            JwtAlgorithm::Hs256 => {
+                let secret = settings.jwt_secret.expose_secret().as_bytes();
+                let mut verifying = vec![VerifyingKey {
+                    kid: None,
+                    decoding: DecodingKey::from_secret(secret),
+                    jwk: None,
+                    retired_at: None,
+                }];
+                if let Some(previous) = &settings.jwt_secret_previous {
+                    verifying.push(VerifyingKey {
+                        kid: None,
+                        decoding: DecodingKey::from_secret(previous.expose_secret().as_bytes()),
+                        jwk: None,
+                        retired_at: None,
+                    });
+                }
+                KeySet { header: access_header(algorithm, None), encoding: EncodingKey::from_secret(secret), verifying }
+            }
+            alg => {
+                let pem = super::keys::file_pem(&settings.jwt_keys_dir, alg, settings.is_production())?;
+                let kid = super::keys::from_pem(alg, &pem)?.kid;
+                build_set(algorithm, alg, &[StoredKey { kid, pem, retired_at: None }])?
+            }
+        };
+        Ok(Self {
+            algorithm,
+            validation,
+            window: settings.jwt_expiration + settings.jwt_leeway as i64,
+            set: std::sync::RwLock::new(std::sync::Arc::new(set)),
+        })
+    }
+
+    /// Puts a set of stored keys in place (the newest live one signs).
+    pub fn install(&self, alg: JwtAlgorithm, keys: &[StoredKey]) -> anyhow::Result<()> {
+        let set = build_set(self.algorithm, alg, keys)?;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
+        Ok(())
+    }
+
+    /// The `kid` new tokens carry (asymmetric keys).
+    pub fn signing_kid(&self) -> Option<String> {
+        self.current().header.kid.clone()
+    }
+
+    fn current(&self) -> std::sync::Arc<KeySet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
-        Ok(jsonwebtoken::encode(&self.header, claims, &self.encoding)?)
+        let set = self.current();
+        Ok(jsonwebtoken::encode(&set.header, claims, &set.encoding)?)
     }
 
     /// Signs other JWTs with the access-token key (same `alg` and `kid`), e.g. status lists.
     pub fn sign_other(&self, typ: &str, claims: &impl Serialize) -> anyhow::Result<String> {
-        let header = Header { typ: Some(typ.to_string()), ..self.header.clone() };
-        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+        let set = self.current();
+        let header = Header { typ: Some(typ.to_string()), ..set.header.clone() };
+        Ok(jsonwebtoken::encode(&header, claims, &set.encoding)?)
     }
 
-    /// Checks signature, the one configured algorithm, `typ`, `iss`, `aud` and `exp`.
+    /// Checks signature (with the key the token names), the one configured algorithm, `typ`,
+    /// `iss`, `aud` and `exp`.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         if token.len() > 4096 {
             return Err(TokenError::Invalid);
@@ -120,16 +182,67 @@ impl JwtKeys {
         if header.alg != self.algorithm || !typ_ok {
             return Err(TokenError::Invalid);
         }
-        match jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(data.claims),
-            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(TokenError::Expired),
-            Err(_) => Err(TokenError::Invalid),
+        let set = self.current();
+        let now = crate::clock::now();
+        let mut outcome = Err(TokenError::Invalid);
+        for key in set.verifying.iter().filter(|key| self.usable(key, now)) {
+            if key.kid.is_some() && key.kid != header.kid {
+                continue;
+            }
+            outcome = match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => return Err(TokenError::Expired),
+                Err(_) => Err(TokenError::Invalid),
+            };
         }
+        outcome
     }
 
-    pub fn jwks(&self) -> &serde_json::Value {
-        &self.jwks
+    /// A key verifies while it signs and, once retired, while its tokens may be unexpired.
+    fn usable(&self, key: &VerifyingKey, now: i64) -> bool {
+        key.retired_at.is_none_or(|retired| retired + self.window >= now)
     }
+
+    /// The JWK Set: exactly the keys whose tokens may still be unexpired (none for HS256).
+    pub fn jwks(&self) -> serde_json::Value {
+        let set = self.current();
+        let now = crate::clock::now();
+        let keys: Vec<&serde_json::Value> =
+            set.verifying.iter().filter(|key| self.usable(key, now)).filter_map(|key| key.jwk.as_ref()).collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+fn access_header(algorithm: Algorithm, kid: Option<String>) -> Header {
+    let mut header = Header::new(algorithm);
+    header.typ = Some(ACCESS_TOKEN_TYP.into());
+    header.kid = kid;
+    header
+}
+
+fn build_set(algorithm: Algorithm, alg: JwtAlgorithm, keys: &[StoredKey]) -> anyhow::Result<KeySet> {
+    let signer = keys
+        .iter()
+        .filter(|key| key.retired_at.is_none())
+        .last()
+        .or_else(|| keys.first())
+        .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+    let mut verifying = Vec::with_capacity(keys.len());
+    let mut encoding = None;
+    for key in keys {
+        let loaded = super::keys::from_pem(alg, &key.pem)?;
+        if key.kid == signer.kid {
+            encoding = Some(loaded.encoding);
+        }
+        verifying.push(VerifyingKey {
+            kid: Some(loaded.kid),
+            decoding: loaded.decoding,
+            jwk: Some(loaded.jwk),
+            retired_at: key.retired_at,
+        });
+    }
+    let encoding = encoding.ok_or_else(|| anyhow::anyhow!("the signing key did not load"))?;
+    Ok(KeySet { header: access_header(algorithm, Some(signer.kid.clone())), encoding, verifying })
 }
 
 /// Refresh tokens: 256 random bits, base64url. The database keeps only a keyed hash.
@@ -178,6 +291,13 @@ impl SecretTokens {
     pub fn sealing_key(&self) -> [u8; 32] {
         let mut key = [0u8; 32];
         key.copy_from_slice(&self.mac(b"portcullis totp sealing key\0", ""));
+        key
+    }
+
+    /// The key that seals private signing keys in the database (its own label).
+    pub fn key_sealing_key(&self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&self.mac(b"portcullis signing key sealing key\0", ""));
         key
     }
 

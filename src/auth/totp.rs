@@ -1,9 +1,5 @@
-//! TOTP (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step) through `totp-rs`, the sealing of secrets
-//! at rest (AES-256-GCM, bound to the user id), and recovery codes.
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+//! TOTP (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step) through `totp-rs`, and recovery codes.
+//! Secrets are sealed at rest (`seal`, bound to the user id).
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
@@ -63,33 +59,7 @@ pub fn code_at(secret: &[u8], now: i64) -> String {
     TOTP::new_unchecked(Algorithm::SHA1, DIGITS, 0, STEP_SECS as u64, secret.to_vec()).generate(now as u64)
 }
 
-/// `nonce ‖ ciphertext`, base64url; the user id is authenticated data, so a sealed secret
-/// copied onto another account does not open.
-pub fn seal(key: &[u8; 32], user_id: &str, secret: &[u8]) -> Result<String, SealError> {
-    let cipher = Aes256Gcm::new(key.into());
-    let mut nonce = [0u8; 12];
-    rand::rng().fill_bytes(&mut nonce);
-    let sealed =
-        cipher.encrypt(&Nonce::from(nonce), Payload { msg: secret, aad: user_id.as_bytes() }).map_err(|_| SealError)?;
-    Ok(URL_SAFE_NO_PAD.encode([nonce.as_slice(), &sealed].concat()))
-}
-
-pub fn unseal(key: &[u8; 32], user_id: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
-    let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| SealError)?;
-    if bytes.len() < 12 {
-        return Err(SealError);
-    }
-    let (nonce, ciphertext) = bytes.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().map_err(|_| SealError)?;
-    Aes256Gcm::new(key.into())
-        .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: user_id.as_bytes() })
-        .map_err(|_| SealError)
-}
-
-/// A sealed secret did not open (a changed `JWT_REFRESH_SECRET`, or tampering).
-#[derive(Debug, thiserror::Error)]
-#[error("a sealed TOTP secret could not be opened")]
-pub struct SealError;
+pub use super::seal::{seal, unseal, SealError};
 
 /// Ten codes of 10 base32 characters (50 bits each), shown as `xxxxx-xxxxx`.
 pub fn new_recovery_codes() -> Vec<String> {
@@ -123,15 +93,6 @@ mod tests {
         assert_eq!(matching_step(secret, "287082", 59 + 30), Some(1), "one step of skew");
         assert_eq!(matching_step(secret, "287082", 59 + 90), None);
         assert_eq!(matching_step(secret, "28708", 59), None);
-    }
-
-    #[test]
-    fn sealed_secrets_open_only_for_their_user() {
-        let key = [7u8; 32];
-        let sealed = seal(&key, "alice", b"secret bytes").unwrap();
-        assert_eq!(unseal(&key, "alice", &sealed).unwrap(), b"secret bytes");
-        assert!(unseal(&key, "bob", &sealed).is_err());
-        assert!(unseal(&[8u8; 32], "alice", &sealed).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod resets;
 pub mod revocations;
 pub mod schema;
 pub mod sessions;
+pub mod signing_keys;
 pub mod status_lists;
 pub mod tokens;
 pub mod users;

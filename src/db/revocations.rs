@@ -23,6 +23,8 @@ pub enum Change {
     /// metadata) without asking the database. Stored with the list's id and its size in
     /// `status_list` / `status_idx`, and no user.
     ListOpened { list_id: String, size: i64 },
+    /// `rotate-keys` changed the signing keys: every instance reloads them.
+    KeysRotated,
 }
 
 const LIST_OPENED: &str = "list_opened";
@@ -58,6 +60,7 @@ impl EventRow {
             }
             "user_deleted" => Some(Change::UserDeleted),
             "status_invalidated" => Some(Change::StatusInvalidated),
+            "keys_rotated" => Some(Change::KeysRotated),
             LIST_OPENED => Some(Change::ListOpened { list_id: self.status_list.clone()?, size: self.status_idx? }),
             _ => None,
         }
@@ -86,6 +89,7 @@ pub fn record(
         Change::UserDeleted => ("user_deleted", None, None, None),
         Change::StatusInvalidated => ("status_invalidated", None, None, None),
         Change::ListOpened { .. } => (LIST_OPENED, None, None, None),
+        Change::KeysRotated => ("keys_rotated", None, None, None),
     };
     let status = match change {
         Change::ListOpened { list_id, size } => Some((list_id.as_str(), *size)),

@@ -169,6 +169,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_sealed -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(status_entries -> status_lists (list_id));
 diesel::joinable!(login_devices -> users (user_id));
@@ -189,5 +199,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     mfa_challenges,
     passkeys,
-    webauthn_ceremonies
+    webauthn_ceremonies,
+    signing_keys
 );

@@ -14,5 +14,6 @@ pub async fn healthz(auth: web::Data<AuthService>) -> HttpResponse {
 }
 
 pub async fn jwks(auth: web::Data<AuthService>) -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(auth.keys().jwks())
+    // A minute of caching: resource servers that meet an unknown `kid` after a rotation refetch.
+    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=60")).json(auth.keys().jwks())
 }

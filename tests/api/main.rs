@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod expired_access;
 mod input;
+mod key_rotation;
 mod mfa;
 mod operations;
 mod outages;
