@@ -223,8 +223,8 @@ fn access_header(algorithm: Algorithm, kid: Option<String>) -> Header {
 fn build_set(algorithm: Algorithm, alg: JwtAlgorithm, keys: &[StoredKey]) -> anyhow::Result<KeySet> {
     let signer = keys
         .iter()
-        .filter(|key| key.retired_at.is_none())
-        .last()
+        .rev()
+        .find(|key| key.retired_at.is_none())
         .or_else(|| keys.first())
         .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
     let mut verifying = Vec::with_capacity(keys.len());
