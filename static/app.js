@@ -122,8 +122,14 @@
 
   function safeNext() {
     var field = document.querySelector('form[action="/auth/login"] input[name="next"]');
-    var next = field ? field.value : "";
-    return next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== "\\" ? next : "/dashboard";
+    try {
+      // Resolved the way the browser will navigate (it drops tabs and newlines): same origin only.
+      var target = new URL(field ? field.value : "", window.location.origin);
+      if (field && field.value && target.origin === window.location.origin) {
+        return target.pathname + target.search + target.hash;
+      }
+    } catch (e) { /* not a URL */ }
+    return "/dashboard";
   }
 
   function signInWithPasskey() {

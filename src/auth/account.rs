@@ -106,11 +106,7 @@ impl AuthService {
                 let user_id = db::resets::redeem(conn, &token_hash, now)?.ok_or(AuthError::InvalidResetToken)?;
                 db::users::set_password_hash(conn, &user_id, &hash)?;
                 db::resets::supersede(conn, &user_id, now)?;
-                db::users::bump_token_version(conn, &user_id)?;
-                db::revocations::record_user_state(conn, &user_id, now)?;
-                let sessions = db::sessions::revoke_all_for_user(conn, &user_id, now)?;
-                db::revocations::record_sessions_ended(conn, &user_id, &sessions, now)?;
-                db::tokens::revoke_for_sessions(conn, &sessions, now)?;
+                let sessions = super::sessions::end_all_sessions(conn, &user_id, now)?;
                 let detail = format!("sessions_ended={}", sessions.len());
                 audit::record(
                     conn,

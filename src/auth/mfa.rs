@@ -3,7 +3,7 @@
 //! codes count against the account throttle like wrong passwords.
 use secrecy::SecretString;
 
-use super::signin::Attempt;
+use super::signin::{Attempt, Subject};
 use super::tokens::MfaSecret;
 use super::totp;
 use super::{AuthError, AuthService, Caller, Issued};
@@ -15,6 +15,8 @@ use crate::ids;
 
 /// How long an `mfa_token` carries a correct password to the code step.
 pub const MFA_TOKEN_TTL_SECS: i64 = 300;
+/// How long a pending TOTP secret waits for its confirming code before enrolment starts over.
+pub const PENDING_TTL_SECS: i64 = 15 * 60;
 
 /// What a user typed at the code step.
 #[derive(Debug, Clone)]
@@ -138,25 +140,48 @@ impl AuthService {
         let hashes = self.recovery_hashes(&codes);
         let (key, uid, keep, code) =
             (self.secret_tokens.sealing_key(), caller.user_id.clone(), caller.session_id.clone(), code.to_string());
-        db::run(&self.pool, move |conn| {
+        let audit_client = client.clone();
+        let subject = Subject::Account { user_id: caller.user_id.clone() };
+        // A stolen session must not be able to guess its way through a pending enrolment.
+        let admitted = self.admit(&subject).await?;
+        let outcome = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = clock::now();
                 let row = db::mfa::totp(conn, &uid)?.ok_or(AuthError::NotFound)?;
                 if row.confirmed_at.is_some() {
                     return Err(AuthError::MfaAlreadyEnabled);
                 }
+                if now - row.created_at > PENDING_TTL_SECS {
+                    return Err(AuthError::NotFound);
+                }
                 claim_totp_code(conn, &key, &row, &code, now)?;
                 db::mfa::confirm_totp(conn, &uid, now)?;
                 db::mfa::replace_recovery_codes(conn, &uid, &hashes, now)?;
                 let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
                 let detail = format!("totp; other_sessions_ended={}", others.len());
-                audit::record(conn, AuditKind::MfaEnabled, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+                audit::record(conn, AuditKind::MfaEnabled, Some(&uid), &Actor::user(&uid), &audit_client, &detail)?;
                 Ok::<_, AuthError>(())
             })
         })
-        .await?;
+        .await;
+        self.count_wrong_code(&subject, client, &outcome).await?;
+        drop(admitted);
+        outcome?;
         self.apply_revocations().await?;
         Ok(codes)
+    }
+
+    /// A wrong second-factor code counts against the throttle like a wrong password.
+    async fn count_wrong_code<T>(
+        &self,
+        subject: &Subject,
+        client: Requester,
+        outcome: &Result<T, AuthError>,
+    ) -> Result<(), AuthError> {
+        if let Err(AuthError::InvalidMfaCode) = outcome {
+            self.record_failed_attempt(Some(subject), client, Attempt::SecondFactor).await?;
+        }
+        Ok(())
     }
 
     /// Turns TOTP off with the password and a code (or a recovery code); other sessions end.
@@ -167,25 +192,38 @@ impl AuthService {
         factor: SecondFactor,
         client: Requester,
     ) -> Result<(), AuthError> {
-        self.check_password(&caller.user_id, password, &client).await?;
+        // Password and code under one admission of the throttle, and the failures are cleared
+        // only when both are right: a known password does not buy unlimited code guesses.
+        let subject = Subject::Account { user_id: caller.user_id.clone() };
+        let admitted = self.admit(&subject).await?;
+        if !self.password_matches(&caller.user_id, password).await? {
+            self.record_failed_attempt(Some(&subject), client, Attempt::Password).await?;
+            drop(admitted);
+            return Err(AuthError::InvalidCredentials);
+        }
         let recovery_hash = self.recovery_hash_of(&factor);
         let (key, uid, keep) = (self.secret_tokens.sealing_key(), caller.user_id.clone(), caller.session_id.clone());
-        db::run(&self.pool, move |conn| {
+        let audit_client = client.clone();
+        let outcome = db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let now = clock::now();
                 if !db::mfa::totp_enabled(conn, &uid)? {
                     return Err(AuthError::NotFound);
                 }
-                spend_factor(conn, &key, &uid, &factor, recovery_hash.as_deref(), &client, now)?;
+                spend_factor(conn, &key, &uid, &factor, recovery_hash.as_deref(), &audit_client, now)?;
+                db::users::reset_failed_logins(conn, &uid)?;
                 db::mfa::delete_totp(conn, &uid)?;
                 db::mfa::delete_recovery_codes(conn, &uid)?;
                 let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
                 let detail = format!("totp; other_sessions_ended={}", others.len());
-                audit::record(conn, AuditKind::MfaDisabled, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+                audit::record(conn, AuditKind::MfaDisabled, Some(&uid), &Actor::user(&uid), &audit_client, &detail)?;
                 Ok::<_, AuthError>(())
             })
         })
-        .await?;
+        .await;
+        self.count_wrong_code(&subject, client, &outcome).await?;
+        drop(admitted);
+        outcome?;
         self.apply_revocations().await
     }
 

@@ -126,6 +126,8 @@ pub(super) fn end_all_sessions(conn: &mut AnyConnection, user_id: &str, now: i64
         return Err(AuthError::NotFound);
     }
     db::revocations::record_user_state(conn, user_id, now)?;
+    // A password check waiting for its second factor is a sign-in in progress: it ends too.
+    db::mfa::delete_challenges(conn, user_id)?;
     let sessions = db::sessions::revoke_all_for_user(conn, user_id, now)?;
     db::revocations::record_sessions_ended(conn, user_id, &sessions, now)?;
     db::tokens::revoke_for_sessions(conn, &sessions, now)?;
@@ -139,6 +141,7 @@ pub(super) fn end_other_sessions(
     keep: &str,
     now: i64,
 ) -> Result<Vec<String>, AuthError> {
+    db::mfa::delete_challenges(conn, user_id)?;
     let others = db::sessions::revoke_others(conn, user_id, keep, now)?;
     db::revocations::record_sessions_ended(conn, user_id, &others, now)?;
     db::tokens::revoke_for_sessions(conn, &others, now)?;

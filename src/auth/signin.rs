@@ -124,9 +124,7 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let subject = Subject::Account { user_id: user_id.to_string() };
         let admitted = self.admit(&subject).await?;
-        let uid = user_id.to_string();
-        let user = db::run(&self.pool, move |conn| db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)).await?;
-        let outcome = if self.hasher.verify(password, Some(user.password_hash)).await? {
+        let outcome = if self.password_matches(user_id, password).await? {
             let uid = user_id.to_string();
             db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::reset_failed_logins(conn, &uid)?)).await?;
             Ok(())
@@ -136,6 +134,13 @@ impl AuthService {
         };
         drop(admitted);
         outcome
+    }
+
+    /// Whether `password` is the user's, with no throttle or counting (callers do both).
+    pub(super) async fn password_matches(&self, user_id: &str, password: &SecretString) -> Result<bool, AuthError> {
+        let uid = user_id.to_string();
+        let user = db::run(&self.pool, move |conn| db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)).await?;
+        Ok(self.hasher.verify(password, Some(user.password_hash)).await?)
     }
 
     /// The subject of an attempt: the device, if the cookie names one trusted for this account.

@@ -137,6 +137,11 @@ pub fn spend_challenge(conn: &mut AnyConnection, token_hash: &str, now: i64) -> 
     Ok(spent == 1)
 }
 
+/// Every pending challenge of a user (their sessions ended, or their password changed).
+pub fn delete_challenges(conn: &mut AnyConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(conn)
+}
+
 /// Challenges that can no longer be used (`purge-expired`).
 pub fn purge_challenges(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
     diesel::delete(mfa_challenges::table.filter(mfa_challenges::expires_at.le(now))).execute(conn)

@@ -90,7 +90,7 @@ pub async fn signup(
                 error: Some(FormError::from(&e)),
                 username: typed_username.clone().unwrap_or_default(),
                 email: typed_email.clone().unwrap_or_default(),
-                next: next.clone().unwrap_or_default(),
+                next: super::redirect::next_for_page(next.as_deref()),
             };
             pages::render(e.status_code(), &page)
         },
@@ -137,7 +137,7 @@ pub async fn login(
                 layout: Layout::new(&session, None),
                 error: Some(FormError::from(&e)),
                 username: typed_username.clone().unwrap_or_default(),
-                next: next.clone().unwrap_or_default(),
+                next: super::redirect::next_for_page(next.as_deref()),
             };
             pages::with_error_headers(pages::render(e.status_code(), &page), &e)
         },

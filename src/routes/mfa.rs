@@ -298,13 +298,18 @@ pub async fn login_mfa(
             // A dead token cannot be retried: back to the password.
             if matches!(e, ApiError::InvalidMfaToken) {
                 pages::flash(&session, &e.message());
-                return see_other("/login").finish();
+                let next = super::redirect::next_for_page(next.as_deref());
+                if next.is_empty() {
+                    return see_other("/login").finish();
+                }
+                let query: String = url_encoded_next(&next);
+                return see_other(&format!("/login?next={query}")).finish();
             }
             let page = CodeStepPage {
                 layout: Layout::new(&session, None),
                 error: Some(FormError::from(&e)),
                 mfa_token: typed_token.clone(),
-                next: next.clone().unwrap_or_default(),
+                next: super::redirect::next_for_page(next.as_deref()),
             };
             pages::with_error_headers(render(e.status_code(), &page), &e)
         },
@@ -323,7 +328,7 @@ pub fn code_step(session: &Session, mfa_token: &str, next: Option<&str>) -> Http
         layout: Layout::new(session, None),
         error: None,
         mfa_token: mfa_token.to_string(),
-        next: next.unwrap_or_default().to_string(),
+        next: super::redirect::next_for_page(next),
     };
     let mut response = render(StatusCode::OK, &page);
     response
@@ -359,4 +364,8 @@ async fn account_again(auth: &AuthService, session: &Session, caller: &Caller, e
 fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
     response
+}
+
+fn url_encoded_next(next: &str) -> String {
+    percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

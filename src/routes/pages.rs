@@ -159,7 +159,7 @@ pub struct NextQuery {
 }
 
 pub async fn login_form(session: Session, query: web::Query<NextQuery>) -> HttpResponse {
-    let next = query.into_inner().next.filter(|n| n.len() <= 512).unwrap_or_default();
+    let next = super::redirect::next_for_page(query.into_inner().next.as_deref());
     render(
         StatusCode::OK,
         &LoginPage { layout: Layout::new(&session, None), error: None, username: String::new(), next },
@@ -167,7 +167,7 @@ pub async fn login_form(session: Session, query: web::Query<NextQuery>) -> HttpR
 }
 
 pub async fn signup_form(session: Session, query: web::Query<NextQuery>) -> HttpResponse {
-    let next = query.into_inner().next.filter(|n| n.len() <= 512).unwrap_or_default();
+    let next = super::redirect::next_for_page(query.into_inner().next.as_deref());
     let page = SignupPage {
         layout: Layout::new(&session, None),
         error: None,

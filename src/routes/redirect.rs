@@ -17,6 +17,12 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// The `next` a page may carry in a hidden field or link: a safe local path, or nothing (so
+/// the page itself, and its script, never hold a target that leaves the site).
+pub fn next_for_page(next: Option<&str>) -> String {
+    next.filter(|target| is_local_path(target)).unwrap_or_default().to_string()
+}
+
 fn is_local_path(target: &str) -> bool {
     if target.len() > MAX_TARGET_LEN {
         return false;

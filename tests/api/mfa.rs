@@ -331,4 +331,77 @@ dual! {
         let refused = app.post_form(&format!("/admin/users/{alice}/mfa/reset"), &[]).await;
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     }
+
+    async fn wrong_codes_at_enrolment_and_when_turning_off_are_throttled(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let user_id = app.signup(&app.api, "alice").await["user"]["id"].as_str().unwrap().to_string();
+        let (access, _) = app.session("alice").await;
+        let response = app.api.post(app.url("/auth/mfa/totp")).bearer_auth(&access).json(&json!({"password": PASSWORD})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let confirm = || async {
+            app.api.post(app.url("/auth/mfa/totp/confirm")).bearer_auth(&access).json(&json!({"code": "000000"})).send().await.unwrap().status()
+        };
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            statuses.push(confirm().await);
+        }
+        assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5], "{statuses:?}");
+        assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "a stolen session cannot guess through a pending enrolment");
+        assert!(app.audit_kinds(&user_id).await.iter().filter(|k| *k == "mfa_failed").count() >= 5);
+
+        // Turning it off: a known password does not buy unlimited code guesses.
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "bob").await;
+        let (access, _) = app.session("bob").await;
+        enable_totp(&app, &access).await;
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let response = app.api.delete(app.url("/auth/mfa/totp")).bearer_auth(&access)
+                .json(&json!({"password": PASSWORD, "code": "000000"})).send().await.unwrap();
+            statuses.push(response.status());
+        }
+        assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5], "{statuses:?}");
+        assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    async fn a_pending_code_step_ends_with_the_sessions(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        let (access, _) = app.session("alice").await;
+        let (mut authenticator, _) = enable_totp(&app, &access).await;
+        // A phisher holds a password check; the owner logs out everywhere.
+        let phished = password_step(&app, "alice").await;
+        let response = app.api.post(app.url("/auth/logout-all")).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let late = code_step(&app, json!({"mfa_token": phished, "code": authenticator.code().await})).await;
+        assert_error(late, StatusCode::UNAUTHORIZED, "invalid_mfa_token").await;
+        // And after a password change.
+        let token = password_step(&app, "alice").await;
+        let response = code_step(&app, json!({"mfa_token": token, "code": authenticator.code().await})).await;
+        let keeper = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        let phished = password_step(&app, "alice").await;
+        let response = app.api.post(app.url("/auth/password")).bearer_auth(&keeper)
+            .json(&json!({"current_password": PASSWORD, "new_password": "a new passphrase for alice 7"})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let late = code_step(&app, json!({"mfa_token": phished, "code": authenticator.code().await})).await;
+        assert_error(late, StatusCode::UNAUTHORIZED, "invalid_mfa_token").await;
+    }
+
+    async fn pages_never_carry_a_next_that_leaves_the_site(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        for evil in ["%2F%09%2Fevil.com", "%2F%0A%2Fevil.com", "%2F%2Fevil.com", "https%3A%2F%2Fevil.com"] {
+            let html = app.browser.get(app.url(&format!("/login?next={evil}"))).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains(r#"name="next" value="""#), "{evil}: the hidden next is emptied");
+        }
+        let html = app.browser.get(app.url("/login?next=%2Faccount")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(r#"name="next" value="/account""#));
+        // An expired code step sends the form back to the password, keeping a local next.
+        app.signup(&app.api, "alice").await;
+        let (access, _) = app.session("alice").await;
+        enable_totp(&app, &access).await;
+        let csrf = app.page_csrf("/login").await;
+        let response = app.post_form("/auth/login/mfa", &[("csrf_token", &csrf), ("mfa_token", &"x".repeat(43)), ("code", "123456"), ("next", "/account")]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()["location"], "/login?next=%2Faccount");
+    }
 }
