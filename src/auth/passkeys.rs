@@ -43,6 +43,14 @@ impl RelyingParty {
     }
 }
 
+/// A `PublicKeyCredential.toJSON()` body; the library does not look at `type`, we do.
+fn parse_credential<T: serde::de::DeserializeOwned>(credential: serde_json::Value) -> Result<T, AuthError> {
+    if credential.get("type").and_then(|t| t.as_str()) != Some("public-key") {
+        return Err(AuthError::InvalidPasskey);
+    }
+    serde_json::from_value(credential).map_err(|_| AuthError::InvalidPasskey)
+}
+
 /// The WebAuthn user handle of a user: stable, opaque, derived from the user id.
 fn user_handle(user_id: &str) -> Uuid {
     let digest = Sha256::digest(user_id.as_bytes());
@@ -106,8 +114,7 @@ impl AuthService {
         client: Requester,
     ) -> Result<PasskeyRow, AuthError> {
         let webauthn = self.webauthn()?.clone();
-        let credential: RegisterPublicKeyCredential =
-            serde_json::from_value(credential).map_err(|_| AuthError::InvalidPasskey)?;
+        let credential: RegisterPublicKeyCredential = parse_credential(credential)?;
         let uid = caller.user_id.clone();
         db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
@@ -195,8 +202,7 @@ impl AuthService {
         client: Requester,
     ) -> Result<Issued, AuthError> {
         let webauthn = self.webauthn()?.clone();
-        let credential: PublicKeyCredential =
-            serde_json::from_value(credential).map_err(|_| AuthError::InvalidPasskey)?;
+        let credential: PublicKeyCredential = parse_credential(credential)?;
         let id = login_id.to_string();
         let state = db::run(&self.pool, move |conn| {
             Ok::<_, AuthError>(db::passkeys::take_ceremony(conn, &id, LOGIN, None, clock::now())?)

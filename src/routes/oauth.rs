@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{BodyKind, Input};
 use crate::audit::Requester;
+use crate::auth::mfa::SecondFactor;
 use crate::auth::{AuthError, AuthService, Issued};
 use crate::domain::LoginName;
 use crate::error::ApiError;
@@ -16,7 +17,14 @@ pub struct TokenRequest {
     username: Option<String>,
     password: Option<String>,
     refresh_token: Option<String>,
+    mfa_token: Option<String>,
+    otp: Option<String>,
+    recovery_code: Option<String>,
 }
+
+/// The second step for a native client whose password grant answered `mfa_required`: the
+/// grant type Auth0 uses for the same thing, so OAuth libraries that know it work unchanged.
+pub const MFA_OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
 
 #[derive(Debug, Serialize)]
 struct TokenResponse {
@@ -45,6 +53,8 @@ impl From<AuthError> for OAuthError {
             AuthError::RefreshTokenReused => {
                 OAuthError::InvalidGrant("the refresh token was already used; the session has been revoked")
             }
+            AuthError::InvalidMfaCode => OAuthError::InvalidGrant("the code is wrong, used or expired"),
+            AuthError::InvalidMfaToken => OAuthError::InvalidGrant("the mfa_token is unknown, used or expired"),
             other => OAuthError::Api(other.into()),
         }
     }
@@ -56,7 +66,7 @@ impl OAuthError {
             OAuthError::InvalidRequest(d) => ("invalid_request", d),
             OAuthError::InvalidGrant(d) => ("invalid_grant", d),
             OAuthError::UnsupportedGrantType => {
-                ("unsupported_grant_type", "grant_type must be password or refresh_token")
+                ("unsupported_grant_type", "grant_type must be password, refresh_token or the mfa-otp grant")
             }
             OAuthError::Api(e) => return actix_web::ResponseError::error_response(&e),
         };
@@ -119,6 +129,15 @@ async fn grant(
         Some("refresh_token") => {
             let token = request.refresh_token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
             Ok(auth.refresh(&token, client).await?)
+        }
+        Some(MFA_OTP_GRANT) => {
+            let token = request.mfa_token.ok_or(OAuthError::InvalidRequest("mfa_token is required"))?;
+            let factor = match (request.otp, request.recovery_code) {
+                (Some(otp), None) => SecondFactor::Code(otp.trim().to_string()),
+                (None, Some(code)) => SecondFactor::RecoveryCode(code),
+                _ => return Err(OAuthError::InvalidRequest("exactly one of otp and recovery_code is required")),
+            };
+            Ok(auth.login_mfa(&token, factor, client).await?)
         }
         Some(_) => Err(OAuthError::UnsupportedGrantType),
         None => Err(OAuthError::InvalidRequest("grant_type is required")),

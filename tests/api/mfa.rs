@@ -166,12 +166,27 @@ dual! {
         let Some(app) = spawn_app(db).await else { return };
         app.signup(&app.api, "alice").await;
         let (access, _) = app.session("alice").await;
-        enable_totp(&app, &access).await;
+        let (mut authenticator, _) = enable_totp(&app, &access).await;
         let response = app.api.post(app.url("/oauth/token"))
             .form(&[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)])
             .send().await.unwrap();
         let body = assert_error(response, StatusCode::FORBIDDEN, "mfa_required").await;
-        assert!(body["mfa_token"].as_str().is_some_and(|t| t.len() == 43));
+        let mfa_token = body["mfa_token"].as_str().unwrap().to_string();
+        assert_eq!(mfa_token.len(), 43);
+        // A native client completes it at the token endpoint (Auth0's mfa-otp grant) and gets
+        // its refresh token in the body, as from the password grant.
+        const GRANT: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
+        let wrong = app.api.post(app.url("/oauth/token"))
+            .form(&[("grant_type", GRANT), ("mfa_token", &mfa_token), ("otp", "000000")]).send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(wrong.json::<Value>().await.unwrap()["error"], "invalid_grant");
+        let code = authenticator.code().await;
+        let response = app.api.post(app.url("/oauth/token"))
+            .form(&[("grant_type", GRANT), ("mfa_token", &mfa_token), ("otp", &code)]).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let tokens: Value = response.json().await.unwrap();
+        assert!(tokens["refresh_token"].as_str().is_some_and(|t| t.len() == 43));
+        assert_eq!(app.get_bearer("/api/me", tokens["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
     }
 
     async fn wrong_codes_are_throttled_like_wrong_passwords(db: Db) {
