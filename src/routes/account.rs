@@ -199,9 +199,7 @@ pub async fn delete_account(
     client: Requester,
     input: Input<DeleteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut check = Checker::default();
-    let password = check.current_password("password", input.body.password);
-    let outcome = match check.finish().and_then(|()| vouched(password)) {
+    let outcome = match super::mfa::required_password(input.body.password) {
         Ok(password) => auth.delete_account(&caller, &password, client).await.map_err(ApiError::from),
         Err(e) => Err(e),
     };

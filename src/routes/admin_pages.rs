@@ -127,10 +127,14 @@ pub async fn logout_all(
     let user_id = path.into_inner().0;
     let ended =
         auth.logout_all(&user_id, Actor::admin(&caller.user_id), client).await.or_page(&session, Some(&caller))?;
-    pages::flash(&session, &format!("Logged out everywhere: {ended} session(s) ended."));
-    // An admin who forced themselves out must sign in again.
+    Ok(back_to_user(&session, &caller, &user_id, &format!("Logged out everywhere: {ended} session(s) ended.")))
+}
+
+/// After an action on a user's sessions: their page, or `/login` for an admin who ended their own.
+fn back_to_user(session: &Session, caller: &Caller, user_id: &str, message: &str) -> HttpResponse {
+    pages::flash(session, message);
     let target = if user_id == caller.user_id { "/login".to_string() } else { format!("/admin/users/{user_id}") };
-    Ok(see_other(&target).finish())
+    see_other(&target).finish()
 }
 
 /// The confirmation step before removing a user's second factors.
@@ -153,9 +157,7 @@ pub async fn reset_mfa(
 ) -> Page {
     let user_id = path.into_inner().0;
     auth.reset_mfa(&user_id, &caller.user_id, client).await.or_page(&session, Some(&caller))?;
-    pages::flash(&session, "Second factors removed; every session of the user ended.");
-    let target = if user_id == caller.user_id { "/login".to_string() } else { format!("/admin/users/{user_id}") };
-    Ok(see_other(&target).finish())
+    Ok(back_to_user(&session, &caller, &user_id, "Second factors removed; every session of the user ended."))
 }
 
 pub async fn revoke_session(

@@ -118,10 +118,8 @@ pub async fn start_totp(
     input: Input<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = async {
-        let mut check = Checker::default();
-        let password = check.current_password("password", input.body.password);
-        check.finish()?;
-        Ok::<_, ApiError>(auth.start_totp(&caller, &vouched(password)?, client).await?)
+        let password = required_password(input.body.password)?;
+        Ok::<_, ApiError>(auth.start_totp(&caller, &password, client).await?)
     }
     .await;
     let again = |e: ApiError| account_again(&auth, &session, &caller, e);
@@ -182,13 +180,19 @@ pub async fn regenerate_codes(
     input: Input<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = async {
-        let mut check = Checker::default();
-        let password = check.current_password("password", input.body.password);
-        check.finish()?;
-        Ok::<_, ApiError>(auth.regenerate_recovery_codes(&caller, &vouched(password)?, client).await?)
+        let password = required_password(input.body.password)?;
+        Ok::<_, ApiError>(auth.regenerate_recovery_codes(&caller, &password, client).await?)
     }
     .await;
     codes_answer(&auth, &session, audience, &caller, outcome).await
+}
+
+/// The `password` field of a confirmation, checked as the contract says.
+pub fn required_password(password: Option<String>) -> Result<secrecy::SecretString, ApiError> {
+    let mut check = Checker::default();
+    let password = check.current_password("password", password);
+    check.finish()?;
+    vouched(password)
 }
 
 /// Recovery codes as JSON, or on a page shown once.
