@@ -73,7 +73,8 @@ pub struct JwtKeys {
 
 struct KeySet {
     header: Header,
-    encoding: EncodingKey,
+    /// `None` until the database's keys are installed (an instance without the key file).
+    encoding: Option<EncodingKey>,
     verifying: Vec<VerifyingKey>,
 }
 
@@ -93,8 +94,8 @@ pub struct StoredKey {
 }
 
 impl JwtKeys {
-    /// HS256 keys from the settings; asymmetric ones start with the key file of `JWT_KEYS_DIR`
-    /// until `install` puts the database's set in place.
+    /// HS256 keys from the settings; asymmetric ones are installed from the database
+    /// (`signing::load_signing_keys`, which seeds an empty table from `JWT_KEYS_DIR`).
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let algorithm = match settings.jwt_algorithm {
             JwtAlgorithm::Hs256 => Algorithm::HS256,
@@ -124,13 +125,14 @@ impl JwtKeys {
                         retired_at: None,
                     });
                 }
-                KeySet { header: access_header(algorithm, None), encoding: EncodingKey::from_secret(secret), verifying }
+                KeySet {
+                    header: access_header(algorithm, None),
+                    encoding: Some(EncodingKey::from_secret(secret)),
+                    verifying,
+                }
             }
-            alg => {
-                let pem = super::keys::file_pem(&settings.jwt_keys_dir, alg, settings.is_production())?;
-                let kid = super::keys::from_pem(alg, &pem)?.kid;
-                build_set(algorithm, alg, &[StoredKey { kid, pem, retired_at: None }])?
-            }
+            // The keys come from the database (`install`); nothing signs or verifies before.
+            _ => KeySet { header: access_header(algorithm, None), encoding: None, verifying: Vec::new() },
         };
         Ok(Self {
             algorithm,
@@ -158,14 +160,16 @@ impl JwtKeys {
 
     pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
         let set = self.current();
-        Ok(jsonwebtoken::encode(&set.header, claims, &set.encoding)?)
+        let encoding = set.encoding.as_ref().ok_or_else(|| anyhow::anyhow!("no signing key is loaded"))?;
+        Ok(jsonwebtoken::encode(&set.header, claims, encoding)?)
     }
 
     /// Signs other JWTs with the access-token key (same `alg` and `kid`), e.g. status lists.
     pub fn sign_other(&self, typ: &str, claims: &impl Serialize) -> anyhow::Result<String> {
         let set = self.current();
         let header = Header { typ: Some(typ.to_string()), ..set.header.clone() };
-        Ok(jsonwebtoken::encode(&header, claims, &set.encoding)?)
+        let encoding = set.encoding.as_ref().ok_or_else(|| anyhow::anyhow!("no signing key is loaded"))?;
+        Ok(jsonwebtoken::encode(&header, claims, encoding)?)
     }
 
     /// Checks signature (with the key the token names), the one configured algorithm, `typ`,
@@ -242,7 +246,7 @@ fn build_set(algorithm: Algorithm, alg: JwtAlgorithm, keys: &[StoredKey]) -> any
         });
     }
     let encoding = encoding.ok_or_else(|| anyhow::anyhow!("the signing key did not load"))?;
-    Ok(KeySet { header: access_header(algorithm, Some(signer.kid.clone())), encoding, verifying })
+    Ok(KeySet { header: access_header(algorithm, Some(signer.kid.clone())), encoding: Some(encoding), verifying })
 }
 
 /// Refresh tokens: 256 random bits, base64url. The database keeps only a keyed hash.

@@ -45,6 +45,12 @@ dual! {
         let old = kid_of(&before);
         assert_eq!(jwks_kids(&a).await, vec![old.clone()]);
         assert_eq!(jwks_kids(&b).await, vec![old.clone()], "both instances sign with the database's key");
+        // An instance whose key directory is empty (another machine) needs no key file either.
+        let elsewhere = std::env::temp_dir().join(format!("portcullis-keys-{}", portcullis::ids::new_id()));
+        let c_dir = elsewhere.display().to_string();
+        let c = spawn_on(a.database_url.clone(), DbGuard::Shared, &[("JWT_ALGORITHM", "EdDSA"), ("JWT_KEYS_DIR", &c_dir), ("JWT_EXPIRATION", "3")]).await;
+        assert_eq!(kid_of(&c.session("alice").await.0), old);
+        assert!(!elsewhere.exists(), "no key file was written on the other machine");
 
         let printed = rotate_keys(&a, &dir);
         // Every instance follows within a second: new tokens carry the new kid, the JWKS lists both.
