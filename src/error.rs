@@ -38,6 +38,8 @@ pub enum ApiError {
     NotFound,
     #[error("{description}")]
     Conflict { description: &'static str, fields: Fields },
+    #[error("this method is not allowed here; see the Allow header")]
+    MethodNotAllowed,
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("the body must be application/json or application/x-www-form-urlencoded")]
@@ -87,6 +89,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::WeakPassword { .. } => "weak_password",
@@ -165,6 +168,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) | ApiError::MfaRequired { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::WeakPassword { .. } => StatusCode::UNPROCESSABLE_ENTITY,

@@ -71,6 +71,9 @@ impl Application {
                 )
                 .configure(crate::routes::configure(limiter.clone()))
                 .wrap(from_fn(crate::routes::limits::html_for_browsers))
+                // Inside the session (its HTML refusal carries the page's CSRF token), outside
+                // every guard: a wrong method is a 405 before any 401, 303 or 404.
+                .wrap(from_fn(crate::routes::methods::method_allowed))
                 .wrap(sessions)
                 .wrap(from_fn(crate::logging::log_request))
                 .wrap(security_headers())

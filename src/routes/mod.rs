@@ -11,6 +11,7 @@ pub mod extract;
 pub mod guard;
 pub mod health;
 pub mod limits;
+pub mod methods;
 pub mod mfa;
 pub mod oauth;
 pub mod openapi;

@@ -69,3 +69,44 @@ dual! {
         assert_ne!(odd.headers()["x-request-id"], "has spaces\"and quotes", "only id-shaped values are kept");
     }
 }
+
+/// The route table behind `405`/`Allow` against the real router, both ways: every listed
+/// route is served (never 404/405), every other method on its path is 405 with `Allow`.
+#[actix_web::test]
+async fn every_route_answers_its_methods_and_405_with_allow_for_the_rest() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let concrete = |template: &str| template.replace("{id}", "abcdefghijklmnopqrstuv").replace("{name}", "app.css");
+    for (method, template) in portcullis::routes::methods::all_routes() {
+        let path = concrete(template);
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let response = app.api.request(method.clone(), app.url(&path)).send().await.unwrap();
+        assert!(
+            ![StatusCode::METHOD_NOT_ALLOWED].contains(&response.status()),
+            "{method} {path} is listed but answered {}",
+            response.status()
+        );
+        let allowed = portcullis::routes::methods::allowed(&path);
+        for other in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS"] {
+            if allowed.contains(&other) {
+                continue;
+            }
+            let response = app
+                .api
+                .request(reqwest::Method::from_bytes(other.as_bytes()).unwrap(), app.url(&path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{other} {path}");
+            assert_eq!(response.headers()["allow"], allowed.join(", ").as_str(), "{other} {path}");
+        }
+    }
+    // A route the router serves but the table forgot would be answered by its handler, not 404:
+    // probe every documented JSON operation the same way.
+    for (method, path) in portcullis::routes::openapi::documented() {
+        let listed = portcullis::routes::methods::all_routes().any(|(m, p)| m == method && p == path);
+        assert!(listed, "{method} {path} is documented but not in the route table");
+    }
+    let body: serde_json::Value =
+        app.api.request(reqwest::Method::TRACE, app.url("/api/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+}
