@@ -62,7 +62,13 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::PathConfig::default().error_handler(|_, req| refused(req, ApiError::NotFound)))
                 .app_data(
-                    web::QueryConfig::default().error_handler(|e, req| refused(req, ApiError::invalid(e.to_string()))),
+                    // The parser's own words name Rust types; the client gets a sentence.
+                    web::QueryConfig::default().error_handler(|_, req| {
+                        refused(
+                            req,
+                            ApiError::invalid("the query string has a parameter of the wrong type or out of range"),
+                        )
+                    }),
                 )
                 .app_data(
                     web::FormConfig::default()

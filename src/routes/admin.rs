@@ -24,11 +24,15 @@ impl ListQuery {
     /// The page asked for: `page` from 1 to `Page::MAX_NUMBER` (else 400), `per_page` clamped to
     /// 1..=100.
     pub fn page(&self) -> Result<Page, ApiError> {
-        match self.page {
-            Some(n) if !(1..=Page::MAX_NUMBER).contains(&n) => {
-                Err(ApiError::invalid(format!("page must be from 1 to {}", Page::MAX_NUMBER)))
-            }
-            number => Ok(Page::new(number, self.per_page)),
+        let out_of_range = |field: &'static str, max: i64| ApiError::InvalidRequest {
+            description: format!("{field} must be from 1 to {max}"),
+            fields: Fields::from([(field, format!("must be from 1 to {max}"))]),
+        };
+        match (self.page, self.per_page) {
+            (Some(n), _) if !(1..=Page::MAX_NUMBER).contains(&n) => Err(out_of_range("page", Page::MAX_NUMBER)),
+            // Never clamped silently: a client asking for 500 rows learns it gets at most 100.
+            (_, Some(n)) if !(1..=Page::MAX_SIZE).contains(&n) => Err(out_of_range("per_page", Page::MAX_SIZE)),
+            (number, size) => Ok(Page::new(number, size)),
         }
     }
 

@@ -22,7 +22,9 @@ pub enum Audience {
 
 impl Audience {
     pub fn of(req: &HttpRequest) -> Self {
-        if has_form_body(req.headers()) || wants_html(req) {
+        // A client with a bearer token is an API client, whatever its body's encoding.
+        let bearer = req.headers().get(header::AUTHORIZATION).is_some();
+        if (has_form_body(req.headers()) && !bearer) || wants_html(req) {
             Audience::Browser
         } else {
             Audience::Api

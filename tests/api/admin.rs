@@ -231,6 +231,14 @@ dual! {
         for path in ["/api/admin/users?page=9223372036854775807", "/api/admin/audit?page=9223372036854775807", "/api/admin/users?page=0", "/api/admin/users?page=-5"] {
             assert_error(app.get_bearer(path, &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
         }
+        // per_page is refused outside 1..100, never clamped silently.
+        for path in ["/api/admin/users?per_page=101", "/api/admin/audit?per_page=0", "/api/admin/users?per_page=-5"] {
+            let body = assert_error(app.get_bearer(path, &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+            assert_eq!(body["fields"]["per_page"], "must be from 1 to 100", "{path}");
+        }
+        // A number too large for any type is a sentence, not the parser's words.
+        let body = assert_error(app.get_bearer("/api/admin/users?page=99999999999999999999", &admin).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(!body["error_description"].as_str().unwrap().contains("deserialize"), "{body}");
         assert_eq!(app.get_bearer("/api/admin/users?page=1000000", &admin).await.status(), StatusCode::OK);
         // The pages answer with an HTML 400, not a panic.
         let csrf = app.page_csrf("/login").await;

@@ -61,6 +61,15 @@ dual! {
         assert!(missing.headers().contains_key("x-request-id"));
     }
 
+    async fn a_bearer_client_posting_a_form_gets_json(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.api, "alice").await;
+        let (access, _) = app.session("alice").await;
+        let response = app.api.post(app.url("/auth/mfa/totp")).bearer_auth(&access).form(&[("password", "")]).send().await.unwrap();
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+
     async fn a_trusted_proxy_passes_its_request_id_through(db: Db) {
         let Some(app) = spawn_app_with(db, &[("TRUSTED_PROXIES", "127.0.0.1")]).await else { return };
         let echoed = app.api.get(app.url("/healthz")).header("x-request-id", "lb-1234.abc_DEF").send().await.unwrap();
