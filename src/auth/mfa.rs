@@ -126,11 +126,29 @@ impl AuthService {
             })
         })
         .await?;
+        Ok(self.enrolment(caller, &secret))
+    }
+
+    /// The caller's pending enrolment (to show its QR code again after a wrong code), if any.
+    pub async fn pending_totp(&self, caller: &Caller) -> Result<Option<TotpEnrolment>, AuthError> {
+        let uid = caller.user_id.clone();
+        let row = db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::mfa::totp(conn, &uid)?)).await?;
+        let Some(row) =
+            row.filter(|row| row.confirmed_at.is_none() && clock::now() - row.created_at <= PENDING_TTL_SECS)
+        else {
+            return Ok(None);
+        };
+        let secret = totp::unseal(&self.secret_tokens.sealing_key(), &row.user_id, &row.secret_sealed)
+            .map_err(|e| AuthError::Unexpected(e.into()))?;
+        Ok(Some(self.enrolment(caller, &secret)))
+    }
+
+    fn enrolment(&self, caller: &Caller, secret: &[u8]) -> TotpEnrolment {
         let account = if caller.email.is_empty() { &caller.username } else { &caller.email };
-        Ok(TotpEnrolment {
-            secret: totp::base32(&secret),
-            otpauth_uri: totp::otpauth_uri(&self.settings.jwt_issuer, account, &secret),
-        })
+        TotpEnrolment {
+            secret: totp::base32(secret),
+            otpauth_uri: totp::otpauth_uri(&self.settings.jwt_issuer, account, secret),
+        }
     }
 
     /// Confirms the pending secret with a code: TOTP is on, ten recovery codes are issued (shown

@@ -71,10 +71,9 @@ pub async fn change_password(
             pages::flash(&session, &format!("Your password has been changed; {ended} other session(s) ended."));
             Ok(see_other("/account").finish())
         }
-        (Audience::Browser, Err(e)) => Ok(match super::mfa::account_page(&auth, &session, &caller, Some(&e)).await {
-            Ok(response) => response,
-            Err(page_error) => page_error.error_response(),
-        }),
+        (Audience::Browser, Err(e)) => {
+            Ok(super::mfa::account_again(&auth, &session, &caller, e, super::mfa::AccountForm::Password).await)
+        }
     }
 }
 

@@ -117,6 +117,11 @@ pub async fn method_allowed(
     if passes(req.method().as_str(), req.path()) {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
+    // A person who opens a form's address (a bookmark, a reload) is sent somewhere useful.
+    if req.method() == actix_web::http::Method::GET && super::respond::Audience::of(req.request()).is_browser() {
+        let response = super::redirect::see_other("/dashboard").finish();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
     let allowed = allowed(req.path());
     let mut response = super::refusal(req.request(), ApiError::MethodNotAllowed);
     if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {

@@ -24,6 +24,8 @@ use crate::error::ApiError;
 pub struct AccountPage {
     pub layout: Layout,
     pub error: Option<FormError>,
+    /// Which of the page's forms the error belongs to (shown in that card, on its fields).
+    pub error_in: &'static str,
     pub username: String,
     pub totp: bool,
     pub recovery_codes_left: i64,
@@ -31,17 +33,42 @@ pub struct AccountPage {
     pub passkeys_available: bool,
 }
 
+/// The forms of `/account`, so an error is shown where it was made.
+#[derive(Debug, Clone, Copy)]
+pub enum AccountForm {
+    Password,
+    StartTotp,
+    NewCodes,
+    DisableTotp,
+}
+
+impl AccountForm {
+    fn name(self) -> &'static str {
+        match self {
+            AccountForm::Password => "password",
+            AccountForm::StartTotp => "totp",
+            AccountForm::NewCodes => "codes",
+            AccountForm::DisableTotp => "disable",
+        }
+    }
+}
+
 /// `/account` with the second factors, and the form error to show, if any.
 pub async fn account_page(
     auth: &AuthService,
     session: &Session,
     caller: &Caller,
-    error: Option<&ApiError>,
+    error: Option<(&ApiError, AccountForm)>,
 ) -> Result<HttpResponse, PageError> {
+    let (error, error_in) = match error {
+        Some((error, form)) => (Some(error), form.name()),
+        None => (None, ""),
+    };
     let status = auth.mfa_status(&caller.user_id).await.or_page(session, Some(caller))?;
     let page = AccountPage {
         layout: Layout::new(session, Some(caller)),
         error: error.map(FormError::from),
+        error_in,
         username: caller.username.clone(),
         totp: status.totp,
         recovery_codes_left: status.recovery_codes_left,
@@ -122,7 +149,7 @@ pub async fn start_totp(
         Ok::<_, ApiError>(auth.start_totp(&caller, &password, client).await?)
     }
     .await;
-    let again = |e: ApiError| account_again(&auth, &session, &caller, e);
+    let again = |e: ApiError| account_again(&auth, &session, &caller, e, AccountForm::StartTotp);
     let page = match (audience, outcome) {
         (Audience::Api, Ok(enrolment)) => {
             let body = Enrolment { secret: enrolment.secret, otpauth_uri: enrolment.otpauth_uri };
@@ -203,6 +230,19 @@ async fn codes_answer(
     caller: &Caller,
     outcome: Result<Vec<String>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    if let (Audience::Browser, Err(e)) = (audience, &outcome) {
+        // A wrong code at set-up: the same QR code again, with the error on the code field.
+        if let Ok(Some(enrolment)) = auth.pending_totp(caller).await {
+            let page = EnrolPage {
+                layout: Layout::new(session, Some(caller)),
+                error: Some(FormError::from(e)),
+                qr_svg: qr_svg(&enrolment.otpauth_uri),
+                secret: enrolment.secret,
+                otpauth_uri: enrolment.otpauth_uri,
+            };
+            return Ok(pages::with_error_headers(render(e.status_code(), &page), e));
+        }
+    }
     match (audience, outcome) {
         (Audience::Api, Ok(codes)) => Ok(no_store(HttpResponse::Ok()).json(RecoveryCodes { recovery_codes: codes })),
         (Audience::Api, Err(e)) => Err(e),
@@ -215,7 +255,7 @@ async fn codes_answer(
             );
             Ok(response)
         }
-        (Audience::Browser, Err(e)) => Ok(account_again(auth, session, caller, e).await),
+        (Audience::Browser, Err(e)) => Ok(account_again(auth, session, caller, e, AccountForm::NewCodes).await),
     }
 }
 
@@ -253,7 +293,7 @@ pub async fn disable_totp(
             pages::flash(&session, "Two-factor authentication is off. Other devices were signed out.");
             Ok(see_other("/account").finish())
         }
-        (Audience::Browser, Err(e)) => Ok(account_again(&auth, &session, &caller, e).await),
+        (Audience::Browser, Err(e)) => Ok(account_again(&auth, &session, &caller, e, AccountForm::DisableTotp).await),
     }
 }
 
@@ -358,8 +398,14 @@ fn second_factor(check: &mut Checker, code: Option<String>, recovery_code: Optio
     }
 }
 
-async fn account_again(auth: &AuthService, session: &Session, caller: &Caller, error: ApiError) -> HttpResponse {
-    match account_page(auth, session, caller, Some(&error)).await {
+pub async fn account_again(
+    auth: &AuthService,
+    session: &Session,
+    caller: &Caller,
+    error: ApiError,
+    form: AccountForm,
+) -> HttpResponse {
+    match account_page(auth, session, caller, Some((&error, form))).await {
         Ok(response) => response,
         Err(page_error) => page_error.error_response(),
     }

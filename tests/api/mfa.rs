@@ -297,6 +297,14 @@ dual! {
         let signup = app.form_signup("alice").await;
         assert_eq!(signup.status(), StatusCode::SEE_OTHER);
         let csrf = app.page_csrf("/account").await;
+        // A wrong password is shown in the set-up card, on its field, not in "Change password".
+        let response = app.post_form("/auth/mfa/totp", &[("csrf_token", &csrf), ("password", "not my password")]).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let html = response.text().await.unwrap();
+        let field = &html[html.find(r#"<input id="totp_password""#).unwrap()..];
+        assert!(field[..field.find('>').unwrap()].contains("aria-invalid"), "the set-up field is marked");
+        let other = &html[html.find(r#"<input id="current_password""#).unwrap()..];
+        assert!(!other[..other.find('>').unwrap()].contains("aria-invalid"), "the password-change field is not");
         let response = app.post_form("/auth/mfa/totp", &[("csrf_token", &csrf), ("password", PASSWORD)]).await;
         assert_eq!(response.status(), StatusCode::OK);
         let html = response.text().await.unwrap();
@@ -305,6 +313,12 @@ dual! {
         let start = html.find(marker).unwrap() + marker.len();
         let secret = html[start..start + html[start..].find('<').unwrap()].to_string();
         let mut authenticator = App::from_enrolment(&json!({"secret": secret}));
+        // A wrong code shows the same QR code again, the error on the code field.
+        let response = app.post_form("/auth/mfa/totp/confirm", &[("csrf_token", &csrf), ("code", "000000")]).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let again = response.text().await.unwrap();
+        assert!(again.contains(&secret) && again.contains("<svg"), "the pending secret is shown again");
+        assert!(again.contains(r#"aria-invalid="true" aria-describedby="form-error" autofocus"#));
         let code = authenticator.code().await;
         let response = app.post_form("/auth/mfa/totp/confirm", &[("csrf_token", &csrf), ("code", &code)]).await;
         assert_eq!(response.status(), StatusCode::OK);
