@@ -32,7 +32,8 @@ pub fn for_people(unix: i64, now: i64) -> String {
     let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit} ago") } else { format!("{n} {unit}s ago") };
     let day = |t: i64| t.div_euclid(86_400);
     match ago {
-        -59..=59 => "just now".into(),
+        // A few minutes ahead is clock skew between instances, not the future.
+        -300..=59 => "just now".into(),
         60..=3599 => plural(ago / 60, "minute"),
         _ if ago > 0 && day(unix) == day(now) => plural(ago / 3600, "hour"),
         _ if ago > 0 && day(unix) == day(now) - 1 => "yesterday".into(),
@@ -54,6 +55,7 @@ mod tests {
         // 2026-11-03 12:00:00 UTC
         let noon = 1_793_707_200;
         assert_eq!(for_people(noon, noon + 5), "just now");
+        assert_eq!(for_people(noon + 120, noon), "just now", "two minutes of clock skew");
         assert_eq!(for_people(noon, noon + 60), "1 minute ago");
         assert_eq!(for_people(noon, noon + 5 * 60 + 30), "5 minutes ago");
         assert_eq!(for_people(noon, noon + 3 * 3600), "3 hours ago");

@@ -130,7 +130,11 @@ struct Enrolment {
 /// The `otpauth://` URI as a QR code, an SVG drawn here (no image service sees the secret).
 fn qr_svg(uri: &str) -> String {
     match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build(),
+        Ok(code) => {
+            let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
+            // Inline SVG in HTML takes no XML declaration.
+            svg.find("<svg").map(|start| svg[start..].to_string()).unwrap_or_default()
+        }
         Err(_) => String::new(),
     }
 }
