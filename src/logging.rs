@@ -54,8 +54,8 @@ pub async fn log_request(
         Err(e) => (e.as_response_error().status_code().as_u16(), None),
     };
     let elapsed = started.elapsed();
-    let route = route.unwrap_or_else(|| "(unmatched)".to_string());
-    crate::metrics::observe_request(&route, method.as_str(), status, elapsed);
+    let route = route.as_deref().unwrap_or("(unmatched)");
+    crate::metrics::observe_request(route, method.as_str(), status, elapsed);
     span.in_scope(|| tracing::info!(status, %route, micros = elapsed.as_micros() as u64, "request"));
     response.map(|mut response| {
         if let Ok(value) = HeaderValue::from_str(&id) {

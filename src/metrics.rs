@@ -81,6 +81,17 @@ fn build() -> Result<Metrics, prometheus::Error> {
     })
 }
 
+/// Set when a metrics listener starts: without one, the hot path records nothing.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn metrics() -> Option<&'static Metrics> {
+    if ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
+        METRICS.as_ref()
+    } else {
+        None
+    }
+}
+
 static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| match build() {
     Ok(metrics) => Some(metrics),
     Err(e) => {
@@ -90,14 +101,14 @@ static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| match build() {
 });
 
 pub fn observe_request(route: &str, method: &str, status: u16, elapsed: Duration) {
-    let Some(m) = METRICS.as_ref() else { return };
+    let Some(m) = metrics() else { return };
     m.requests.with_label_values(&[route, method, &status.to_string()]).inc();
     m.latency.with_label_values(&[route, method]).observe(elapsed.as_secs_f64());
 }
 
 /// An audited event: `outcome` is `failure` for the kinds that record one.
 pub fn auth_event(kind: &str) {
-    let Some(m) = METRICS.as_ref() else { return };
+    let Some(m) = metrics() else { return };
     let outcome = match kind {
         "login_failed" | "mfa_failed" | "refresh_reused" | "rate_limited" => "failure",
         _ => "success",
@@ -113,7 +124,7 @@ pub enum Limiter {
 }
 
 pub fn refused(limiter: Limiter) {
-    let Some(m) = METRICS.as_ref() else { return };
+    let Some(m) = metrics() else { return };
     let label = match limiter {
         Limiter::PerIp => "per_ip",
         Limiter::Throttle => "account_throttle",
@@ -122,7 +133,7 @@ pub fn refused(limiter: Limiter) {
 }
 
 pub fn pool_checkout(waited: Duration) {
-    let Some(m) = METRICS.as_ref() else { return };
+    let Some(m) = metrics() else { return };
     m.pool_checkouts.inc();
     m.pool_wait.observe(waited.as_secs_f64());
 }
@@ -148,6 +159,7 @@ async fn scrape(auth: web::Data<AuthService>) -> HttpResponse {
 
 /// The second listener: `GET /metrics` only, one worker.
 pub fn server(listener: std::net::TcpListener, auth: AuthService) -> std::io::Result<actix_web::dev::Server> {
+    ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
     let data = web::Data::new(auth);
     Ok(HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(scrape)))
         .workers(1)

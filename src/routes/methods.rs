@@ -96,10 +96,23 @@ pub fn allowed(path: &str) -> Vec<&'static str> {
 }
 
 /// Whether some route serves `method` on `path`, or no route has the path (the router's 404):
-/// the hot path, without allocating.
+/// the hot path, without allocating. Only the routes with as many segments as the path are tried.
 fn passes(method: &str, path: &str) -> bool {
+    static BY_DEPTH: std::sync::OnceLock<Vec<Vec<(&'static str, &'static str)>>> = std::sync::OnceLock::new();
+    let by_depth = BY_DEPTH.get_or_init(|| {
+        let mut by_depth: Vec<Vec<(&str, &str)>> = Vec::new();
+        for (method, template) in all_routes() {
+            let depth = template.split('/').count();
+            if by_depth.len() <= depth {
+                by_depth.resize(depth + 1, Vec::new());
+            }
+            by_depth[depth].push((method, template));
+        }
+        by_depth
+    });
+    let Some(candidates) = by_depth.get(path.split('/').count()) else { return true };
     let mut path_known = false;
-    for (route_method, template) in all_routes() {
+    for &(route_method, template) in candidates {
         if matches(template, path) {
             if route_method.eq_ignore_ascii_case(method) || (method == "HEAD" && route_method == "get") {
                 return true;
