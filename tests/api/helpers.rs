@@ -180,6 +180,9 @@ pub fn client(cookies: bool) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(cookies)
         .redirect(reqwest::redirect::Policy::none())
+        // Below the server's 5 s keep-alive: a pooled connection the server is closing is never
+        // reused (a loaded CI machine showed hyper's IncompleteMessage from that race).
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .expect("client builds")
 }
