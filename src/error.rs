@@ -62,12 +62,25 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The contract's error body. `mfa_token` and `methods` come with `mfa_required` only.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// The contract's error code (`invalid_request`, `token_expired`, ...; RFC 6749 codes on `/oauth/token`).
+    #[schema(value_type = String)]
     error: &'static str,
     error_description: String,
+    /// Field name → what is wrong with it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     fields: Option<&'a Fields>,
+    /// With `mfa_required`: the single-use token for `/auth/login/mfa` (5 minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
+    /// With `mfa_required`: the second factors the account accepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    methods: Option<&'static [&'static str]>,
 }
 
 impl ApiError {
@@ -137,17 +150,18 @@ impl ApiError {
 impl ApiError {
     /// The JSON body of this error, for responses built outside `ResponseError`.
     pub fn body(&self) -> serde_json::Value {
-        let mut body = serde_json::to_value(ErrorBody {
+        let mfa_token = match self {
+            ApiError::MfaRequired { mfa_token } => Some(secrecy::ExposeSecret::expose_secret(mfa_token)),
+            _ => None,
+        };
+        serde_json::to_value(ErrorBody {
             error: self.code(),
             error_description: self.message(),
             fields: self.fields(),
+            mfa_token,
+            methods: mfa_token.map(|_| &["totp", "recovery_code"][..]),
         })
-        .unwrap_or_default();
-        if let (ApiError::MfaRequired { mfa_token }, Some(object)) = (self, body.as_object_mut()) {
-            object.insert("mfa_token".into(), secrecy::ExposeSecret::expose_secret(mfa_token).into());
-            object.insert("methods".into(), serde_json::json!(["totp", "recovery_code"]));
-        }
-        body
+        .unwrap_or_default()
     }
 }
 

@@ -207,13 +207,11 @@ impl JwtKeys {
         key.retired_at.is_none_or(|retired| retired + self.window >= now)
     }
 
-    /// The JWK Set: exactly the keys whose tokens may still be unexpired (none for HS256).
-    pub fn jwks(&self) -> serde_json::Value {
+    /// The JWK Set's keys: exactly those whose tokens may still be unexpired (none for HS256).
+    pub fn jwks(&self) -> Vec<serde_json::Value> {
         let set = self.current();
         let now = crate::clock::now();
-        let keys: Vec<&serde_json::Value> =
-            set.verifying.iter().filter(|key| self.usable(key, now)).filter_map(|key| key.jwk.as_ref()).collect();
-        serde_json::json!({ "keys": keys })
+        set.verifying.iter().filter(|key| self.usable(key, now)).filter_map(|key| key.jwk.clone()).collect()
     }
 }
 

@@ -40,12 +40,25 @@ struct ResetPage {
     token: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = ChangePasswordRequest)]
 pub struct ChangePasswordBody {
+    #[schema(schema_with = super::openapi::fields::password, required = true)]
     current_password: Option<String>,
+    #[schema(schema_with = super::openapi::fields::new_password, required = true)]
     new_password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/password", tag = "account", security(("bearer" = []), ("accessCookie" = [])), request_body(content((ChangePasswordBody = "application/json"), (ChangePasswordBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "Changed; every other session has ended"),
+        (status = 303, description = "A form: changed; back to /account"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials (the current password is wrong), missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 422, description = "weak_password"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/password`: the current password is required; other sessions end.
 pub async fn change_password(
     auth: web::Data<AuthService>,
@@ -77,15 +90,29 @@ pub async fn change_password(
     }
 }
 
+#[utoipa::path(get, path = "/forgot", tag = "pages",
+    responses(
+        (status = 200, description = "The forgotten-password form", content_type = "text/html", body = String),
+    ))]
 pub async fn forgot_page(session: Session) -> HttpResponse {
     render(StatusCode::OK, &ForgotPage { layout: Layout::new(&session, None), error: None, email: String::new() })
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = ForgotRequest)]
 pub struct ForgotBody {
+    #[schema(schema_with = super::openapi::fields::email, required = true)]
     email: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/password/forgot", tag = "account", request_body(content((ForgotBody = "application/json"), (ForgotBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 202, description = "The same answer whether or not the account exists", body = super::bodies::Accepted),
+        (status = 303, description = "A form: on to /login with the same message"),
+        (status = 400, description = "invalid_request"),
+        (status = 403, description = "forbidden: a form without its CSRF token"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/password/forgot`: the same answer, at once, whether or not the account exists;
 /// the lookup and the mail happen after the response.
 pub async fn forgot(
@@ -126,25 +153,44 @@ pub async fn forgot(
         pages::flash(&session, message);
         return Ok(see_other("/login").finish());
     }
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "status": "accepted", "message": message })))
+    Ok(HttpResponse::Accepted().json(super::bodies::Accepted { status: "accepted", message }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResetQuery {
+    /// The token from the reset mail.
     token: Option<String>,
 }
 
+#[utoipa::path(get, path = "/reset", tag = "pages", params(ResetQuery),
+    responses(
+        (status = 200, description = "The new-password form", content_type = "text/html", body = String),
+    ))]
 pub async fn reset_page(session: Session, query: web::Query<ResetQuery>) -> HttpResponse {
     let token = query.into_inner().token.filter(|t| t.len() <= 64).unwrap_or_default();
     render(StatusCode::OK, &ResetPage { layout: Layout::new(&session, None), error: None, token })
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = ResetRequest)]
 pub struct ResetBody {
+    /// The token from the reset mail.
+    #[schema(schema_with = super::openapi::fields::required_text, required = true)]
     token: Option<String>,
+    #[schema(schema_with = super::openapi::fields::new_password, required = true)]
     new_password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/password/reset", tag = "account", request_body(content((ResetBody = "application/json"), (ResetBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "The password is set; every session has ended"),
+        (status = 303, description = "A form: on to /login"),
+        (status = 400, description = "invalid_request, invalid_reset_token (unknown, used or expired)"),
+        (status = 403, description = "forbidden: a form without its CSRF token"),
+        (status = 422, description = "weak_password"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/password/reset`: a single-use token sets a new password and ends every session.
 pub async fn reset(
     auth: web::Data<AuthService>,
@@ -183,11 +229,23 @@ pub async fn reset(
     )
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeleteAccountRequest)]
 pub struct DeleteBody {
+    #[schema(schema_with = super::openapi::fields::password, required = true)]
     password: Option<String>,
 }
 
+#[utoipa::path(delete, path = "/auth/account", tag = "account", security(("bearer" = []), ("accessCookie" = [])), request_body(content((DeleteBody = "application/json"), (DeleteBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "The account, its sessions and tokens are gone"),
+        (status = 303, description = "A form: deleted; on to /login"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials (wrong password), missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 409, description = "conflict: the last administrator cannot delete their account"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `DELETE /auth/account` (JSON) and `POST /account/delete` (the confirmation page's form):
 /// with the password, the user, sessions and tokens go together.
 pub async fn delete_account(
@@ -229,6 +287,34 @@ pub async fn delete_account(
     )
 }
 
+/// `POST /account/delete`: the confirmation page's form.
+#[utoipa::path(post, path = "/account/delete", tag = "pages", security(("accessCookie" = []), ()),
+    request_body(content((DeleteBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "Deleted (a JSON client)"),
+        (status = 303, description = "A form: deleted; on to /login"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials (wrong password), missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 409, description = "conflict: the last administrator cannot delete their account"),
+        (status = 429, description = "rate_limited"),
+    ))]
+pub async fn delete_account_form(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    input: Input<DeleteBody>,
+) -> Result<HttpResponse, ApiError> {
+    delete_account(auth, session, audience, caller, client, input).await
+}
+
+#[utoipa::path(get, path = "/account/delete", tag = "pages", security(("accessCookie" = []), ()),
+    responses(
+        (status = 200, description = "The account deletion confirmation", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+    ))]
 /// The confirmation step of account deletion on the page.
 pub async fn delete_page(session: Session, caller: web::ReqData<Caller>) -> HttpResponse {
     let page =

@@ -11,29 +11,22 @@ use crate::db::audit::AuditRow;
 use crate::domain::Role;
 use crate::error::{ApiError, Fields};
 
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
+/// `GET /api/admin/users` and `/admin`: a prefix search, paged.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// A username or email prefix.
+    #[param(max_length = 254, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub q: Option<String>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
-    pub user_id: Option<String>,
-    pub kind: Option<String>,
 }
 
-impl ListQuery {
-    /// The page asked for: `page` from 1 to `Page::MAX_NUMBER` (else 400), `per_page` clamped to
-    /// 1..=100.
+impl UsersQuery {
     pub fn page(&self) -> Result<Page, ApiError> {
-        let out_of_range = |field: &'static str, max: i64| ApiError::InvalidRequest {
-            description: format!("{field} must be from 1 to {max}"),
-            fields: Fields::from([(field, format!("must be from 1 to {max}"))]),
-        };
-        match (self.page, self.per_page) {
-            (Some(n), _) if !(1..=Page::MAX_NUMBER).contains(&n) => Err(out_of_range("page", Page::MAX_NUMBER)),
-            // Never clamped silently: a client asking for 500 rows learns it gets at most 100.
-            (_, Some(n)) if !(1..=Page::MAX_SIZE).contains(&n) => Err(out_of_range("per_page", Page::MAX_SIZE)),
-            (number, size) => Ok(Page::new(number, size)),
-        }
+        page(self.page, self.per_page)
     }
 
     pub fn prefix(&self) -> Result<Option<String>, ApiError> {
@@ -42,6 +35,28 @@ impl ListQuery {
             Some(q) if q.chars().any(char::is_control) => Err(ApiError::invalid("q has control characters")),
             q => Ok(q.clone().filter(|q| !q.is_empty())),
         }
+    }
+}
+
+/// `GET /api/admin/audit` and `/admin/audit`: filtered by user and kind, paged.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// One user's events (empty for all).
+    #[param(pattern = "^[A-Za-z0-9_-]{0,64}$")]
+    pub user_id: Option<String>,
+    /// One kind of event (empty for all).
+    #[param(value_type = Option<super::openapi::AuditKindFilter>)]
+    pub kind: Option<String>,
+    #[param(minimum = 1, maximum = 1000000)]
+    pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<i64>,
+}
+
+impl AuditQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        page(self.page, self.per_page)
     }
 
     /// The `user_id` filter, which must look like an id.
@@ -63,10 +78,26 @@ impl ListQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// The page asked for: `page` from 1 to `Page::MAX_NUMBER`, `per_page` from 1 to
+/// `Page::MAX_SIZE`; anything else is a 400, never clamped silently (a client asking for 500
+/// rows learns it gets at most 100).
+fn page(number: Option<i64>, size: Option<i64>) -> Result<Page, ApiError> {
+    let out_of_range = |field: &'static str, max: i64| ApiError::InvalidRequest {
+        description: format!("{field} must be from 1 to {max}"),
+        fields: Fields::from([(field, format!("must be from 1 to {max}"))]),
+    };
+    match (number, size) {
+        (Some(n), _) if !(1..=Page::MAX_NUMBER).contains(&n) => Err(out_of_range("page", Page::MAX_NUMBER)),
+        (_, Some(n)) if !(1..=Page::MAX_SIZE).contains(&n) => Err(out_of_range("per_page", Page::MAX_SIZE)),
+        (number, size) => Ok(Page::new(number, size)),
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: String,
     pub at: String,
+    #[schema(value_type = super::openapi::AuditKindName)]
     pub kind: String,
     pub user_id: Option<String>,
     pub actor: Option<String>,
@@ -97,13 +128,26 @@ impl From<AuditRow> for AuditEvent {
     }
 }
 
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(UsersQuery),
+    responses(
+        (status = 200, description = "A page of users", body = Vec<super::bodies::User>,
+            headers(("X-Total-Count" = i64, description = "How many users match in all"))),
+        (status = 400, description = "invalid_request: page, per_page or q out of range"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
+    ))]
 /// `GET /api/admin/users?q=&page=&per_page=`: `X-Total-Count` tells how many match in all.
-pub async fn list_users(auth: web::Data<AuthService>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(auth: web::Data<AuthService>, query: web::Query<UsersQuery>) -> Result<HttpResponse, ApiError> {
     let (users, total) = auth.list_users(query.prefix()?, query.page()?).await?;
     let body: Vec<User> = users.into_iter().map(User::from).collect();
     Ok(HttpResponse::Ok().insert_header(("X-Total-Count", total.to_string())).json(body))
 }
 
+#[utoipa::path(get, path = "/api/admin/users/{id}/sessions", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "The user's live sessions", body = Vec<super::bodies::SessionView>),
+        (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
+        (status = 404, description = "not_found: no such user"),
+    ))]
 pub async fn user_sessions(
     auth: web::Data<AuthService>,
     path: web::Path<crate::ids::Id>,
@@ -113,6 +157,12 @@ pub async fn user_sessions(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(delete, path = "/api/admin/sessions/{id}", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
+        (status = 404, description = "not_found: no live session has that id"),
+    ))]
 pub async fn revoke_session(
     auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
@@ -124,6 +174,12 @@ pub async fn revoke_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/api/admin/users/{id}/logout-all", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 204, description = "Every session of the user has ended, access tokens included"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
+        (status = 404, description = "not_found: no such user"),
+    ))]
 pub async fn logout_all(
     auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
@@ -134,6 +190,12 @@ pub async fn logout_all(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(delete, path = "/api/admin/users/{id}/mfa", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 204, description = "TOTP, recovery codes and passkeys are gone; the user's sessions have ended"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
+        (status = 404, description = "not_found: no such user"),
+    ))]
 /// `DELETE /api/admin/users/{id}/mfa`: TOTP, recovery codes and passkeys go; sessions end.
 pub async fn reset_mfa(
     auth: web::Data<AuthService>,
@@ -145,8 +207,10 @@ pub async fn reset_mfa(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = RoleRequest)]
 pub struct RoleBody {
+    #[schema(value_type = super::openapi::RoleName, required = true)]
     role: Option<String>,
 }
 
@@ -158,6 +222,14 @@ pub fn parse_role(role: Option<&str>) -> Result<Role, ApiError> {
     })
 }
 
+#[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")), request_body(content((RoleBody = "application/json"), (RoleBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The user with the new role; their tokens carry it from now on", body = super::bodies::User),
+        (status = 400, description = "invalid_request: role must be user or admin"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
+        (status = 404, description = "not_found: no such user"),
+        (status = 409, description = "conflict: the last administrator keeps the role"),
+    ))]
 pub async fn update_user(
     auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
@@ -170,7 +242,13 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
-pub async fn audit(auth: web::Data<AuthService>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit events, newest first", body = Vec<AuditEvent>),
+        (status = 400, description = "invalid_request: page, per_page, user_id or kind invalid"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
+    ))]
+pub async fn audit(auth: web::Data<AuthService>, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
     let events = auth.audit_events(query.user_id()?, query.kind()?, query.page()?).await?;
     let body: Vec<AuditEvent> = events.into_iter().map(AuditEvent::from).collect();
     Ok(HttpResponse::Ok().json(body))

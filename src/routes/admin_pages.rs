@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::admin::{parse_role, AuditEvent, ListQuery};
+use super::admin::{parse_role, AuditEvent, AuditQuery, UsersQuery};
 use super::bodies::{SessionView, User};
 use super::pages::{self, render, Layout};
 use super::redirect::see_other;
@@ -65,11 +65,19 @@ struct AuditPage {
 /// What every admin page handler answers: the page, or the error page in its layout.
 type Page = Result<HttpResponse, PageError>;
 
+#[utoipa::path(get, path = "/admin", tag = "pages", security(("accessCookie" = []), ()), params(super::admin::UsersQuery),
+    responses(
+        (status = 200, description = "Users, searchable and paged", content_type = "text/html", body = String),
+        (status = 400, description = "invalid_request: page, per_page or q out of range"),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn users(
     auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    query: web::Query<ListQuery>,
+    query: web::Query<UsersQuery>,
 ) -> Page {
     let page = query.page().or_page(&session, Some(&caller))?;
     let prefix = query.prefix().or_page(&session, Some(&caller))?;
@@ -87,6 +95,13 @@ pub async fn users(
     Ok(render(StatusCode::OK, &view))
 }
 
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "One user: sessions, role, second factors", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn user(
     auth: web::Data<AuthService>,
     session: Session,
@@ -106,6 +121,13 @@ pub async fn user(
     Ok(render(StatusCode::OK, &view))
 }
 
+#[utoipa::path(get, path = "/admin/users/{id}/logout-all", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "The confirmation page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 /// The confirmation step before a forced logout-all.
 pub async fn confirm_logout_all(
     auth: web::Data<AuthService>,
@@ -117,6 +139,13 @@ pub async fn confirm_logout_all(
     Ok(render(StatusCode::OK, &ConfirmPage { layout: Layout::new(&session, Some(&caller)), user: user.into() }))
 }
 
+#[utoipa::path(post, path = "/admin/users/{id}/logout-all", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "Done: back to the user; not signed in: to /login"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn logout_all(
     auth: web::Data<AuthService>,
     session: Session,
@@ -137,6 +166,13 @@ fn back_to_user(session: &Session, caller: &Caller, user_id: &str, message: &str
     see_other(&target).finish()
 }
 
+#[utoipa::path(get, path = "/admin/users/{id}/mfa/reset", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "The confirmation page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 /// The confirmation step before removing a user's second factors.
 pub async fn confirm_reset_mfa(
     auth: web::Data<AuthService>,
@@ -148,6 +184,13 @@ pub async fn confirm_reset_mfa(
     Ok(render(StatusCode::OK, &ConfirmMfaResetPage { layout: Layout::new(&session, Some(&caller)), user: user.into() }))
 }
 
+#[utoipa::path(post, path = "/admin/users/{id}/mfa/reset", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "Done: back to the user; not signed in: to /login"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn reset_mfa(
     auth: web::Data<AuthService>,
     session: Session,
@@ -160,6 +203,13 @@ pub async fn reset_mfa(
     Ok(back_to_user(&session, &caller, &user_id, "Second factors removed; every session of the user ended."))
 }
 
+#[utoipa::path(post, path = "/admin/sessions/{id}/revoke", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "Done: back to the page it came from; not signed in: to /login"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn revoke_session(
     auth: web::Data<AuthService>,
     session: Session,
@@ -178,11 +228,19 @@ pub async fn revoke_session(
     Ok(see_other(&format!("/admin/users/{owner}")).finish())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RoleForm {
+    #[schema(value_type = super::openapi::RoleName, required = true)]
     role: Option<String>,
 }
 
+#[utoipa::path(post, path = "/admin/users/{id}/role", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content((RoleForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "Done: back to the user; not signed in: to /login"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn change_role(
     auth: web::Data<AuthService>,
     session: Session,
@@ -201,11 +259,19 @@ pub async fn change_role(
     Ok(see_other(&format!("/admin/users/{user_id}")).finish())
 }
 
+#[utoipa::path(get, path = "/admin/audit", tag = "pages", security(("accessCookie" = []), ()), params(super::admin::AuditQuery),
+    responses(
+        (status = 200, description = "The audit log, paged", content_type = "text/html", body = String),
+        (status = 400, description = "invalid_request: page, per_page, user_id or kind invalid"),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+        (status = 403, description = "forbidden: not an administrator, or a form without its CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn audit(
     auth: web::Data<AuthService>,
     session: Session,
     caller: web::ReqData<Caller>,
-    query: web::Query<ListQuery>,
+    query: web::Query<AuditQuery>,
 ) -> Page {
     let page = query.page().or_page(&session, Some(&caller))?;
     let kind = query.kind().or_page(&session, Some(&caller))?;

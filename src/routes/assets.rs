@@ -24,6 +24,12 @@ pub fn js_url() -> &'static str {
     URL.get_or_init(|| format!("/static/app.{}.js", version(JS)))
 }
 
+#[utoipa::path(get, path = "/static/{name}", tag = "pages",
+    params(("name" = String, Path, description = "A versioned asset name, as the pages link it")),
+    responses(
+        (status = 200, description = "The stylesheet or the page script", content((String = "text/css"), (String = "text/javascript"))),
+        (status = 404, description = "not_found"),
+    ))]
 pub async fn serve(path: web::Path<String>) -> HttpResponse {
     let name = path.into_inner();
     let (body, content_type) = if format!("/static/{name}") == css_url() {
@@ -31,7 +37,7 @@ pub async fn serve(path: web::Path<String>) -> HttpResponse {
     } else if format!("/static/{name}") == js_url() {
         (JS, "text/javascript; charset=utf-8")
     } else {
-        return HttpResponse::NotFound().content_type("text/plain").body("not found");
+        return actix_web::ResponseError::error_response(&crate::error::ApiError::NotFound);
     };
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))

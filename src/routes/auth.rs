@@ -48,13 +48,28 @@ pub(super) fn signed_in_json(
     response.json(TokenResponse::new(issued, false))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = SignupRequest)]
 pub struct SignupBody {
+    #[schema(schema_with = super::openapi::fields::username, required = true)]
     username: Option<String>,
+    #[schema(schema_with = super::openapi::fields::email, required = true)]
     email: Option<String>,
+    #[schema(schema_with = super::openapi::fields::new_password, required = true)]
     password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/signup", tag = "auth",
+    request_body(content((SignupBody = "application/json"), (SignupBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Signed up and in; the refresh token is set as a cookie", body = super::bodies::TokenResponse),
+        (status = 303, description = "A form: signed up; on to `next` or the dashboard"),
+        (status = 400, description = "invalid_request: a field is missing or malformed (`fields` names each)"),
+        (status = 403, description = "forbidden: a form without the session's CSRF token"),
+        (status = 409, description = "conflict: the username or email is taken"),
+        (status = 422, description = "weak_password"),
+        (status = 429, description = "rate_limited"),
+    ))]
 pub async fn signup(
     auth: web::Data<AuthService>,
     session: Session,
@@ -98,12 +113,26 @@ pub async fn signup(
     )
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = LoginRequest)]
 pub struct LoginBody {
+    /// A username or an email address.
+    #[schema(schema_with = super::openapi::fields::login_name, required = true)]
     username: Option<String>,
+    #[schema(schema_with = super::openapi::fields::password, required = true)]
     password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "auth",
+    request_body(content((LoginBody = "application/json"), (LoginBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Signed in; the refresh token is set as a cookie", body = super::bodies::TokenResponse),
+        (status = 303, description = "A form: signed in; on to `next` or the dashboard"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials (the same for an unknown user)"),
+        (status = 403, description = "mfa_required (with `mfa_token`: finish at /auth/login/mfa), or a form without its CSRF token"),
+        (status = 429, description = "rate_limited (per IP, and per account after repeated failures)"),
+    ))]
 pub async fn login(
     req: HttpRequest,
     auth: web::Data<AuthService>,
@@ -145,8 +174,11 @@ pub async fn login(
     )
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = RefreshRequest)]
 pub struct RefreshBody {
+    /// A native client's refresh token; browsers send none and ride on the refresh cookie.
+    #[schema(value_type = String)]
     refresh_token: Option<String>,
 }
 
@@ -167,6 +199,17 @@ fn refresh_source(req: &HttpRequest, body: RefreshBody) -> Option<RefreshSource>
     }
 }
 
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth",
+    request_body(description = "A native client's token in the body; a browser's in the refresh cookie (with the CSRF token)",
+        content((RefreshBody = "application/json"), (RefreshBody = "application/x-www-form-urlencoded"))),
+    security(("refreshCookie" = []), ()),
+    responses(
+        (status = 200, description = "A new pair; the old refresh token is spent. `refresh_token` in the body only when it came in the body", body = super::bodies::TokenResponse),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "refresh_token_required, invalid_refresh_token, refresh_token_reused (the session is revoked)"),
+        (status = 403, description = "forbidden: the cookie without the CSRF token"),
+        (status = 429, description = "rate_limited"),
+    ))]
 pub async fn refresh(
     req: HttpRequest,
     auth: web::Data<AuthService>,
@@ -245,6 +288,17 @@ impl LogoutCredential {
     }
 }
 
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    request_body(description = "Optional: a refresh token in the body names the session",
+        content((RefreshBody = "application/json"), (RefreshBody = "application/x-www-form-urlencoded"))),
+    security(("bearer" = []), ("refreshCookie" = []), ("accessCookie" = []), ()),
+    responses(
+        (status = 204, description = "The session has ended; cookies are cleared"),
+        (status = 303, description = "A form: signed out; on to /login"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "refresh_token_required, invalid_refresh_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie or form without the CSRF token"),
+    ))]
 /// Ends this session. Cookie-borne logouts and forms need the CSRF token.
 pub async fn logout(
     req: HttpRequest,
@@ -315,6 +369,13 @@ async fn end_this_session(
     Ok(())
 }
 
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 204, description = "Every session of the caller has ended, access tokens included"),
+        (status = 303, description = "A form: signed out everywhere; on to /login"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: the cookie without the CSRF token"),
+    ))]
 pub async fn logout_all(
     auth: web::Data<AuthService>,
     session: Session,
@@ -339,11 +400,18 @@ fn forget_browser_session(session: &Session) {
     session.renew();
 }
 
+#[utoipa::path(get, path = "/auth/csrf", tag = "auth",
+    responses((status = 200, description = "The browser session's CSRF token (sets the session cookie)", body = super::bodies::CsrfToken)))]
 /// A one-off CSRF token for scripts and single-page apps that ride on the cookies.
 pub async fn csrf_token(session: Session) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "csrf_token": csrf::token(&session) }))
+    HttpResponse::Ok().json(super::bodies::CsrfToken { csrf_token: csrf::token(&session) })
 }
 
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth", security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The caller's live sessions, `current` marking this one", body = Vec<super::bodies::SessionView>),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+    ))]
 pub async fn list_sessions(
     auth: web::Data<AuthService>,
     caller: web::ReqData<Caller>,
@@ -353,6 +421,15 @@ pub async fn list_sessions(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", security(("bearer" = []), ("accessCookie" = [])),
+    params(("id" = String, Path, description = "A session id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 303, description = "From the dashboard: back to it (or to /login for this browser's own session)"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: the cookie without the CSRF token"),
+        (status = 404, description = "not_found: no live session of the caller has that id"),
+    ))]
 pub async fn revoke_session(
     auth: web::Data<AuthService>,
     session: Session,
@@ -385,6 +462,33 @@ pub async fn revoke_session(
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }
 
+/// `POST /auth/sessions/{id}/revoke`: the dashboard's form twin of `DELETE /auth/sessions/{id}`.
+#[utoipa::path(post, path = "/auth/sessions/{id}/revoke", tag = "auth", security(("bearer" = []), ("accessCookie" = [])),
+    params(("id" = String, Path, description = "A session id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "The session has ended (a JSON client)"),
+        (status = 303, description = "Back to the dashboard (or to /login for this browser's own session)"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: without the CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
+pub async fn revoke_session_form(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    path: web::Path<crate::ids::Id>,
+) -> Result<HttpResponse, ApiError> {
+    revoke_session(auth, session, audience, caller, client, path).await
+}
+
+#[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = super::bodies::User),
+        (status = 401, description = "missing_token, invalid_token, token_expired (with WWW-Authenticate)"),
+    ))]
 /// `GET /api/me`: answered from the verified caller (the revocation check loaded the profile).
 pub async fn me(caller: web::ReqData<Caller>) -> HttpResponse {
     let caller = caller.into_inner();

@@ -6,7 +6,7 @@ use crate::clock::rfc3339;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -21,13 +21,17 @@ impl From<UserRow> for User {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer`.
     pub access_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     pub expires_in: i64,
     pub user: User,
+    /// Only to a client that sent its refresh token in the body; browsers get the cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub refresh_token: Option<String>,
 }
 
@@ -43,7 +47,8 @@ impl TokenResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
     pub id: String,
     pub created_at: String,
@@ -74,7 +79,8 @@ impl SessionView {
 }
 
 /// `Passkey`: `{"id", "name", "created_at", "last_used_at"}` (never the credential itself).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Passkey)]
 pub struct PasskeyView {
     pub id: String,
     pub name: String,
@@ -91,4 +97,43 @@ impl From<crate::db::passkeys::PasskeyRow> for PasskeyView {
             last_used_at: p.last_used_at.map(rfc3339),
         }
     }
+}
+
+/// `GET /auth/csrf`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CsrfToken {
+    pub csrf_token: String,
+}
+
+/// `GET /healthz`: `ok`, or `unavailable` with 503.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, example = "ok")]
+    pub status: &'static str,
+}
+
+/// `202` from `POST /auth/password/forgot`: the same whether or not the account exists.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    #[schema(value_type = String, example = "accepted")]
+    pub status: &'static str,
+    #[schema(value_type = String)]
+    pub message: &'static str,
+}
+
+/// `GET /auth/mfa`: what protects the caller's account.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = MfaStatus)]
+pub struct MfaStatusView {
+    pub totp: bool,
+    pub recovery_codes_left: i64,
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// `GET /.well-known/jwks.json` (RFC 7517): the keys whose tokens may still be unexpired.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JwkSet {
+    /// JWKs: `kty`, `kid`, `alg`, `use`, and the key's public parameters.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
 }

@@ -37,9 +37,13 @@ pub struct Input<T> {
 }
 
 /// The fields every form may carry besides its own.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct FormMeta {
+    /// The session's CSRF token (from the page, or `GET /auth/csrf`); required on every form.
+    #[schema(value_type = String)]
     pub csrf_token: Option<String>,
+    /// A local path to go to after success (anything else is ignored).
+    #[schema(value_type = String)]
     pub next: Option<String>,
 }
 

@@ -130,8 +130,9 @@ pub async fn method_allowed(
     if passes(req.method().as_str(), req.path()) {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
-    // A person who opens a form's address (a bookmark, a reload) is sent somewhere useful.
-    if req.method() == actix_web::http::Method::GET && super::respond::Audience::of(req.request()).is_browser() {
+    // A person who opens a form's address (a bookmark, a reload) is sent somewhere useful; a
+    // GET that does not navigate (no `Accept: text/html`) is told the method is wrong.
+    if req.method() == actix_web::http::Method::GET && super::respond::wants_html(req.request()) {
         let response = super::redirect::see_other("/dashboard").finish();
         return Ok(req.into_response(response).map_into_right_body());
     }

@@ -82,6 +82,11 @@ pub async fn account_page(
     })
 }
 
+#[utoipa::path(get, path = "/account", tag = "pages", security(("accessCookie" = []), ()),
+    responses(
+        (status = 200, description = "Password, two-factor authentication and passkeys", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+    ))]
 pub async fn account(
     auth: web::Data<AuthService>,
     session: Session,
@@ -116,13 +121,17 @@ pub struct CodeStepPage {
     pub next: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = PasswordRequest)]
 pub struct PasswordBody {
+    #[schema(schema_with = super::openapi::fields::password, required = true)]
     password: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Enrolment {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TotpEnrolment)]
+pub struct Enrolment {
+    /// Base32, for typing into an authenticator app.
     secret: String,
     otpauth_uri: String,
 }
@@ -139,6 +148,15 @@ fn qr_svg(uri: &str) -> String {
     }
 }
 
+#[utoipa::path(post, path = "/auth/mfa/totp", tag = "mfa", security(("bearer" = []), ("accessCookie" = [])), request_body(content((PasswordBody = "application/json"), (PasswordBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "A pending secret to confirm within 15 minutes (a form: the QR page)", content((Enrolment = "application/json"), (String = "text/html"))),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials, missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 409, description = "conflict: TOTP is already on"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/mfa/totp`: a pending secret (the password again).
 pub async fn start_totp(
     auth: web::Data<AuthService>,
@@ -172,16 +190,30 @@ pub async fn start_totp(
     Ok(render(StatusCode::OK, &page))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = CodeRequest)]
 pub struct CodeBody {
+    /// The 6-digit code from the authenticator app.
+    #[schema(schema_with = super::openapi::fields::required_text, required = true)]
     code: Option<String>,
 }
 
-#[derive(Serialize)]
-struct RecoveryCodes {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodes {
+    /// Shown once; each works once.
     recovery_codes: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/auth/mfa/totp/confirm", tag = "mfa", security(("bearer" = []), ("accessCookie" = [])), request_body(content((CodeBody = "application/json"), (CodeBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "TOTP is on; the recovery codes, shown once", content((RecoveryCodes = "application/json"), (String = "text/html"))),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_mfa_code, missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 404, description = "not_found: no pending enrolment"),
+        (status = 409, description = "conflict: TOTP is already on"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/mfa/totp/confirm`: a code from the app turns TOTP on; recovery codes, once.
 pub async fn confirm_totp(
     auth: web::Data<AuthService>,
@@ -201,6 +233,15 @@ pub async fn confirm_totp(
     codes_answer(&auth, &session, audience, &caller, outcome).await
 }
 
+#[utoipa::path(post, path = "/auth/mfa/recovery-codes", tag = "mfa", security(("bearer" = []), ("accessCookie" = [])), request_body(content((PasswordBody = "application/json"), (PasswordBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "New recovery codes; the old ones are dead", content((RecoveryCodes = "application/json"), (String = "text/html"))),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials, missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 404, description = "not_found: TOTP is off"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/mfa/recovery-codes`: new codes (the password again), the old ones dead.
 pub async fn regenerate_codes(
     auth: web::Data<AuthService>,
@@ -263,13 +304,28 @@ async fn codes_answer(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = DisableTotpRequest)]
 pub struct DisableBody {
+    #[schema(schema_with = super::openapi::fields::password, required = true)]
     password: Option<String>,
+    /// A code from the app (or a recovery code); one of `code` and `recovery_code` is required.
+    #[schema(schema_with = super::openapi::fields::factor)]
     code: Option<String>,
+    #[schema(schema_with = super::openapi::fields::factor)]
     recovery_code: Option<String>,
 }
 
+#[utoipa::path(delete, path = "/auth/mfa/totp", tag = "mfa", security(("bearer" = []), ("accessCookie" = [])), request_body(content((DisableBody = "application/json"), (DisableBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "TOTP and the recovery codes are gone; other sessions have ended"),
+        (status = 303, description = "A form: TOTP is off; back to /account"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials, invalid_mfa_code, missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 404, description = "not_found: TOTP is off"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `DELETE /auth/mfa/totp` (and `POST /auth/mfa/totp/disable` from the page): the password
 /// and a code, or a recovery code.
 pub async fn disable_totp(
@@ -301,24 +357,62 @@ pub async fn disable_totp(
     }
 }
 
+/// `POST /auth/mfa/totp/disable`: the `/account` page's form twin of `DELETE /auth/mfa/totp`.
+#[utoipa::path(post, path = "/auth/mfa/totp/disable", tag = "mfa", security(("bearer" = []), ("accessCookie" = [])), request_body(content((DisableBody = "application/json"), (DisableBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "TOTP is off (a JSON client)"),
+        (status = 303, description = "A form: TOTP is off; back to /account"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_credentials, invalid_mfa_code, missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request or form without the CSRF token"),
+        (status = 404, description = "not_found: TOTP is off"),
+        (status = 429, description = "rate_limited"),
+    ))]
+pub async fn disable_totp_form(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    input: Input<DisableBody>,
+) -> Result<HttpResponse, ApiError> {
+    disable_totp(auth, session, audience, caller, client, input).await
+}
+
+#[utoipa::path(get, path = "/auth/mfa", tag = "mfa", security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "TOTP, recovery codes left, passkeys", body = super::bodies::MfaStatusView),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+    ))]
 /// `GET /auth/mfa`: what protects the caller's account.
 pub async fn status(auth: web::Data<AuthService>, caller: web::ReqData<Caller>) -> Result<HttpResponse, ApiError> {
     let MfaStatus { totp, recovery_codes_left, passkeys } = auth.mfa_status(&caller.user_id).await?;
     let passkeys: Vec<PasskeyView> = passkeys.into_iter().map(PasskeyView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "totp": totp,
-        "recovery_codes_left": recovery_codes_left,
-        "passkeys": passkeys,
-    })))
+    Ok(HttpResponse::Ok().json(super::bodies::MfaStatusView { totp, recovery_codes_left, passkeys }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = LoginMfaRequest)]
 pub struct LoginMfaBody {
+    /// From the `mfa_required` answer of `/auth/login`.
+    #[schema(schema_with = super::openapi::fields::required_text, required = true)]
     mfa_token: Option<String>,
+    /// A code from the app (or a recovery code); one of `code` and `recovery_code` is required.
+    #[schema(schema_with = super::openapi::fields::factor)]
     code: Option<String>,
+    #[schema(schema_with = super::openapi::fields::factor)]
     recovery_code: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/login/mfa", tag = "auth", request_body(content((LoginMfaBody = "application/json"), (LoginMfaBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Signed in", body = super::bodies::TokenResponse),
+        (status = 303, description = "A form: signed in (or the step expired: back to /login)"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_mfa_code, invalid_mfa_token (unknown, used or expired)"),
+        (status = 403, description = "forbidden: a form without its CSRF token"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/login/mfa`: the second step of a sign-in (JSON, or the `/login/mfa` form).
 pub async fn login_mfa(
     auth: web::Data<AuthService>,
@@ -365,6 +459,8 @@ pub async fn login_mfa(
     )
 }
 
+#[utoipa::path(get, path = "/login/mfa", tag = "pages",
+    responses((status = 303, description = "The code step is reached by signing in: to /login")))]
 /// `GET /login/mfa` without the step's token: back to the password form.
 pub async fn code_step_page() -> HttpResponse {
     see_other("/login").finish()

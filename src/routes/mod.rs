@@ -52,7 +52,7 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
             web::resource("/account/delete")
                 .wrap(page())
                 .route(web::get().to(account::delete_page))
-                .route(web::post().to(account::delete_account)),
+                .route(web::post().to(account::delete_account_form)),
         )
         .route("/login/mfa", web::get().to(mfa::code_step_page))
         .route("/forgot", web::get().to(account::forgot_page))
@@ -88,7 +88,7 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
             web::resource("/auth/mfa/totp/disable")
                 .wrap(access())
                 .wrap(limited())
-                .route(web::post().to(mfa::disable_totp)),
+                .route(web::post().to(mfa::disable_totp_form)),
         )
         .service(
             web::resource("/auth/mfa/recovery-codes")
@@ -113,14 +113,18 @@ fn routes(cfg: &mut web::ServiceConfig, limiter: limits::AuthLimiter) {
             web::resource("/auth/passkeys/login/finish").wrap(limited()).route(web::post().to(passkeys::login_finish)),
         )
         .service(web::resource("/auth/passkeys/{id}").wrap(access()).route(web::delete().to(passkeys::remove)))
-        .service(web::resource("/auth/passkeys/{id}/delete").wrap(access()).route(web::post().to(passkeys::remove)))
+        .service(
+            web::resource("/auth/passkeys/{id}/delete").wrap(access()).route(web::post().to(passkeys::remove_form)),
+        )
         .service(web::resource("/auth/refresh").wrap(limited()).route(web::post().to(auth::refresh)))
         .route("/auth/logout", web::post().to(auth::logout))
         .route("/auth/csrf", web::get().to(auth::csrf_token))
         .service(web::resource("/auth/logout-all").wrap(access()).route(web::post().to(auth::logout_all)))
         .service(web::resource("/auth/sessions").wrap(access()).route(web::get().to(auth::list_sessions)))
         .service(web::resource("/auth/sessions/{id}").wrap(access()).route(web::delete().to(auth::revoke_session)))
-        .service(web::resource("/auth/sessions/{id}/revoke").wrap(access()).route(web::post().to(auth::revoke_session)))
+        .service(
+            web::resource("/auth/sessions/{id}/revoke").wrap(access()).route(web::post().to(auth::revoke_session_form)),
+        )
         .service(web::resource("/api/me").wrap(access()).route(web::get().to(auth::me)))
         .service(
             web::scope("/api/admin")

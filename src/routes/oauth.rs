@@ -11,14 +11,24 @@ use crate::auth::{AuthError, AuthService, Issued};
 use crate::domain::LoginName;
 use crate::error::ApiError;
 
-#[derive(Debug, Default, Deserialize)]
+/// RFC 6749 token request (a form). `password`: `username`, `password`; `refresh_token`:
+/// `refresh_token`; the mfa-otp grant: `mfa_token` and `otp` or `recovery_code`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = OAuthTokenRequest)]
 pub struct TokenRequest {
+    #[schema(value_type = String, required = true, example = "password")]
     grant_type: Option<String>,
+    #[schema(value_type = String)]
     username: Option<String>,
+    #[schema(value_type = String)]
     password: Option<String>,
+    #[schema(value_type = String)]
     refresh_token: Option<String>,
+    #[schema(value_type = String)]
     mfa_token: Option<String>,
+    #[schema(value_type = String)]
     otp: Option<String>,
+    #[schema(value_type = String)]
     recovery_code: Option<String>,
 }
 
@@ -26,9 +36,11 @@ pub struct TokenRequest {
 /// grant type Auth0 uses for the same thing, so OAuth libraries that know it work unchanged.
 pub const MFA_OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthTokenResponse)]
 struct TokenResponse {
     access_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
     expires_in: i64,
     refresh_token: String,
@@ -77,6 +89,14 @@ impl OAuthError {
     }
 }
 
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    request_body(content((TokenRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Tokens (RFC 6749 §5.1)", body = TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2: invalid_request, invalid_grant, unsupported_grant_type"),
+        (status = 403, description = "mfa_required (with `mfa_token`): continue with the mfa-otp grant"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// Body problems (413, 415, malformed) answer through `Input` with the contract's codes, whose
 /// `{"error": "invalid_request", "error_description"}` shape is RFC 6749's too.
 pub async fn token(
@@ -121,8 +141,12 @@ async fn grant(
                 return Err(OAuthError::InvalidRequest("username and password are required"));
             };
             let login = LoginName::parse(&username).map_err(|_| OAuthError::InvalidRequest("username is invalid"))?;
-            if password.is_empty() || password.len() > crate::domain::PASSWORD_MAX_BYTES {
-                return Err(OAuthError::InvalidRequest("password is missing or too long"));
+            if password.is_empty() {
+                return Err(OAuthError::InvalidRequest("password is required"));
+            }
+            // Longer than any password can be (and never handed to bcrypt, which truncates).
+            if password.len() > crate::domain::PASSWORD_MAX_BYTES {
+                return Err(OAuthError::InvalidGrant("invalid username or password"));
             }
             Ok(auth.login(login, &secrecy::SecretString::from(password), client, device_cookie).await?)
         }

@@ -1,450 +1,301 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of every JSON endpoint.
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! attributes and the body types' `ToSchema` derives. What every operation shares (the error
+//! body, the HTML answers to forms, 413/415/503) is added once, by `Conventions`, from the
+//! same facts the router uses. A test walks the route table against the served document.
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
-use serde_json::{json, Map, Value};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
-/// One operation: method, path, summary, how it authenticates, request schema, success.
-struct Op {
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    security: Security,
-    body: Option<&'static str>,
-    ok: (&'static str, Option<&'static str>),
-    errors: &'static [&'static str],
-}
+use super::*;
+use crate::domain::{EMAIL_MAX, EMAIL_PATTERN, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, USERNAME_MAX, USERNAME_PATTERN};
 
-#[derive(Clone, Copy)]
-enum Security {
-    None,
-    Bearer,
-    Refresh,
-}
+pub const JSON: &str = "application/json";
+pub const FORM: &str = "application/x-www-form-urlencoded";
+pub const HTML: &str = "text/html";
 
-const OPS: &[Op] = &[
-    Op {
-        method: "post",
-        path: "/auth/signup",
-        summary: "Create an account and sign in",
-        security: Security::None,
-        body: Some("SignupRequest"),
-        ok: ("201", Some("TokenResponse")),
-        errors: &["400", "409", "413", "415", "422", "429"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/login",
-        summary: "Sign in (username or email)",
-        security: Security::None,
-        body: Some("LoginRequest"),
-        ok: ("200", Some("TokenResponse")),
-        errors: &["400", "401", "413", "415", "429"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/refresh",
-        summary: "Rotate a refresh token (body or cookie)",
-        security: Security::Refresh,
-        body: Some("RefreshRequest"),
-        ok: ("200", Some("TokenResponse")),
-        errors: &["400", "401", "403", "429"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/logout",
-        summary: "End this session",
-        security: Security::Refresh,
-        body: Some("RefreshRequest"),
-        ok: ("204", None),
-        errors: &["401", "403"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/logout-all",
-        summary: "End every session of the caller",
-        security: Security::Bearer,
-        body: None,
-        ok: ("204", None),
-        errors: &["401", "403"],
-    },
-    Op {
-        method: "get",
-        path: "/auth/sessions",
-        summary: "The caller's live sessions",
-        security: Security::Bearer,
-        body: None,
-        ok: ("200", Some("SessionList")),
-        errors: &["401"],
-    },
-    Op {
-        method: "delete",
-        path: "/auth/sessions/{id}",
-        summary: "End one of the caller's sessions",
-        security: Security::Bearer,
-        body: None,
-        ok: ("204", None),
-        errors: &["401", "403", "404"],
-    },
-    Op {
-        method: "get",
-        path: "/auth/csrf",
-        summary: "The CSRF token of the browser session (extension)",
-        security: Security::None,
-        body: None,
-        ok: ("200", Some("CsrfToken")),
-        errors: &[],
-    },
-    Op {
-        method: "post",
-        path: "/auth/password",
-        summary: "Change the password; other sessions end",
-        security: Security::Bearer,
-        body: Some("ChangePasswordRequest"),
-        ok: ("204", None),
-        errors: &["400", "401", "403", "422"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/password/forgot",
-        summary: "Mail a single-use reset link (same answer for any email)",
-        security: Security::None,
-        body: Some("ForgotRequest"),
-        ok: ("202", None),
-        errors: &["400", "429"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/password/reset",
-        summary: "Set a new password with a reset token; every session ends",
-        security: Security::None,
-        body: Some("ResetRequest"),
-        ok: ("204", None),
-        errors: &["400", "422", "429"],
-    },
-    Op {
-        method: "delete",
-        path: "/auth/account",
-        summary: "Delete the caller's account",
-        security: Security::Bearer,
-        body: Some("DeleteAccountRequest"),
-        ok: ("204", None),
-        errors: &["400", "401", "403", "409"],
-    },
-    Op {
-        method: "post",
-        path: "/oauth/token",
-        summary: "OAuth 2.0 token endpoint (password and refresh_token grants, RFC 6749)",
-        security: Security::None,
-        body: Some("OAuthTokenRequest"),
-        ok: ("200", Some("OAuthTokenResponse")),
-        errors: &["400", "429"],
-    },
-    Op {
-        method: "get",
-        path: "/api/me",
-        summary: "The signed-in user",
-        security: Security::Bearer,
-        body: None,
-        ok: ("200", Some("User")),
-        errors: &["401"],
-    },
-    Op {
-        method: "get",
-        path: "/api/admin/users",
-        summary: "Users, by username/email prefix, paged (X-Total-Count)",
-        security: Security::Bearer,
-        body: None,
-        ok: ("200", Some("UserList")),
-        errors: &["400", "401", "403"],
-    },
-    Op {
-        method: "patch",
-        path: "/api/admin/users/{id}",
-        summary: "Change a user's role (the last admin keeps it)",
-        security: Security::Bearer,
-        body: Some("RoleRequest"),
-        ok: ("200", Some("User")),
-        errors: &["400", "401", "403", "404", "409"],
-    },
-    Op {
-        method: "get",
-        path: "/api/admin/users/{id}/sessions",
-        summary: "A user's live sessions",
-        security: Security::Bearer,
-        body: None,
-        ok: ("200", Some("SessionList")),
-        errors: &["401", "403", "404"],
-    },
-    Op {
-        method: "post",
-        path: "/api/admin/users/{id}/logout-all",
-        summary: "Force a user out of every session",
-        security: Security::Bearer,
-        body: None,
-        ok: ("204", None),
-        errors: &["401", "403", "404"],
-    },
-    Op {
-        method: "delete",
-        path: "/api/admin/sessions/{id}",
-        summary: "End any session",
-        security: Security::Bearer,
-        body: None,
-        ok: ("204", None),
-        errors: &["401", "403", "404"],
-    },
-    Op {
-        method: "get",
-        path: "/api/admin/audit",
-        summary: "Audit events, newest first (user_id, kind, page, per_page)",
-        security: Security::Bearer,
-        body: None,
-        ok: ("200", Some("AuditEventList")),
-        errors: &["400", "401", "403"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/login/mfa",
-        summary: "Complete a sign-in with a TOTP or recovery code",
-        security: Security::None,
-        body: Some("LoginMfaRequest"),
-        ok: ("200", Some("TokenResponse")),
-        errors: &["400", "401", "413", "415", "429"],
-    },
-    Op {
-        method: "get",
-        path: "/auth/mfa",
-        summary: "The caller's second factors",
-        security: Security::Bearer,
-        body: None,
-        ok: ("200", Some("MfaStatus")),
-        errors: &["401"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/mfa/totp",
-        summary: "Start a TOTP enrolment (password again)",
-        security: Security::Bearer,
-        body: Some("PasswordRequest"),
-        ok: ("200", Some("TotpEnrolment")),
-        errors: &["400", "401", "403", "409", "429"],
-    },
-    Op {
-        method: "delete",
-        path: "/auth/mfa/totp",
-        summary: "Turn TOTP off (password and a code or recovery code)",
-        security: Security::Bearer,
-        body: Some("DisableTotpRequest"),
-        ok: ("204", None),
-        errors: &["400", "401", "403", "404", "429"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/mfa/totp/confirm",
-        summary: "Confirm the pending TOTP secret with a code",
-        security: Security::Bearer,
-        body: Some("CodeRequest"),
-        ok: ("200", Some("RecoveryCodes")),
-        errors: &["400", "401", "403", "404", "409"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/mfa/recovery-codes",
-        summary: "New recovery codes (password again)",
-        security: Security::Bearer,
-        body: Some("PasswordRequest"),
-        ok: ("200", Some("RecoveryCodes")),
-        errors: &["400", "401", "403", "404", "429"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/passkeys/register/start",
-        summary: "Creation options for a new passkey",
-        security: Security::Bearer,
-        body: None,
-        ok: ("200", Some("WebAuthnOptions")),
-        errors: &["401", "403", "404"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/passkeys/register/finish",
-        summary: "Store a new passkey",
-        security: Security::Bearer,
-        body: Some("PasskeyRegistration"),
-        ok: ("201", Some("Passkey")),
-        errors: &["400", "401", "403", "404"],
-    },
-    Op {
-        method: "delete",
-        path: "/auth/passkeys/{id}",
-        summary: "Remove a passkey",
-        security: Security::Bearer,
-        body: None,
-        ok: ("204", None),
-        errors: &["401", "403", "404"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/passkeys/login/start",
-        summary: "Request options for a usernameless passkey sign-in",
-        security: Security::None,
-        body: None,
-        ok: ("200", Some("WebAuthnOptions")),
-        errors: &["404", "429"],
-    },
-    Op {
-        method: "post",
-        path: "/auth/passkeys/login/finish",
-        summary: "Sign in with a passkey",
-        security: Security::None,
-        body: Some("PasskeyLogin"),
-        ok: ("200", Some("TokenResponse")),
-        errors: &["400", "401", "404", "429"],
-    },
-    Op {
-        method: "delete",
-        path: "/api/admin/users/{id}/mfa",
-        summary: "Remove a user's second factors and end their sessions",
-        security: Security::Bearer,
-        body: None,
-        ok: ("204", None),
-        errors: &["401", "403", "404"],
-    },
-    Op {
-        method: "get",
-        path: "/.well-known/jwks.json",
-        summary: "Public keys that verify access tokens",
-        security: Security::None,
-        body: None,
-        ok: ("200", Some("JwkSet")),
-        errors: &[],
-    },
-    Op {
-        method: "get",
-        path: "/healthz",
-        summary: "Liveness and database reachability",
-        security: Security::None,
-        body: None,
-        ok: ("200", Some("Health")),
-        errors: &["503"],
-    },
-];
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "portcullis",
+        description = "Sign-in server: short-lived JWT access tokens, rotating refresh tokens, real logout. \
+            Every endpoint that takes a body accepts JSON and, where a page posts to it, an HTML form \
+            (with `csrf_token` and `next`); a form is answered with a `303` or an HTML page, JSON with JSON."
+    ),
+    paths(
+        health::healthz, health::jwks, openapi, status::metadata, status::status_list, assets::serve,
+        pages::home, pages::login_form, pages::signup_form, pages::dashboard, mfa::account,
+        account::delete_page, account::delete_account_form, mfa::code_step_page, account::forgot_page,
+        account::reset_page,
+        oauth::token,
+        account::forgot, account::reset, account::change_password, account::delete_account,
+        auth::signup, auth::login, mfa::login_mfa, mfa::status, mfa::start_totp, mfa::disable_totp,
+        mfa::confirm_totp, mfa::disable_totp_form, mfa::regenerate_codes,
+        passkeys::register_start, passkeys::register_finish, passkeys::login_start, passkeys::login_finish,
+        passkeys::remove, passkeys::remove_form,
+        auth::refresh, auth::logout, auth::csrf_token, auth::logout_all, auth::list_sessions,
+        auth::revoke_session, auth::revoke_session_form, auth::me,
+        admin::list_users, admin::update_user, admin::user_sessions, admin::logout_all, admin::revoke_session,
+        admin::audit, admin::reset_mfa,
+        admin_pages::users, admin_pages::user, admin_pages::confirm_logout_all, admin_pages::logout_all,
+        admin_pages::change_role, admin_pages::revoke_session, admin_pages::confirm_reset_mfa,
+        admin_pages::reset_mfa, admin_pages::audit,
+    ),
+    components(schemas(crate::error::ErrorBody, extract::FormMeta, AuditKindFilter)),
+    modifiers(&Conventions),
+    tags(
+        (name = "auth", description = "Sign-up, sign-in, refresh, logout, sessions"),
+        (name = "account", description = "Password and account self-service"),
+        (name = "mfa", description = "TOTP and recovery codes"),
+        (name = "passkeys", description = "WebAuthn passkeys"),
+        (name = "oauth", description = "RFC 6749 token endpoint and RFC 8414 metadata"),
+        (name = "admin", description = "The administrator's JSON surface"),
+        (name = "pages", description = "Server-rendered HTML pages"),
+        (name = "meta", description = "Health, keys, status lists, this document"),
+    )
+)]
+pub struct ApiDoc;
 
-/// Every documented (method, path), for the test that keeps the document complete.
-pub fn documented() -> Vec<(&'static str, &'static str)> {
-    OPS.iter().map(|op| (op.method, op.path)).collect()
-}
+/// What the handlers' attributes leave to one place.
+struct Conventions;
 
-fn schema(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{name}") })
-}
-
-fn strings(fields: &[&str]) -> Value {
-    let props: Map<String, Value> = fields.iter().map(|f| (f.to_string(), json!({"type": "string"}))).collect();
-    json!({ "type": "object", "properties": props })
-}
-
-fn required(mut object: Value, fields: &[&str]) -> Value {
-    object["required"] = json!(fields);
-    object
-}
-
-fn document() -> Value {
-    let mut paths = Map::new();
-    for op in OPS {
-        let mut operation = json!({ "summary": op.summary, "responses": {} });
-        let ok = match op.ok.1 {
-            Some(s) => json!({ "description": "success", "content": { "application/json": { "schema": schema(s) } } }),
-            None => json!({ "description": "success" }),
-        };
-        operation["responses"][op.ok.0] = ok;
-        for status in op.errors {
-            operation["responses"][*status] = json!({ "description": "see API.md", "content": { "application/json": { "schema": schema("Error") } } });
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let schemes = [
+            (
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            ),
+            (
+                "accessCookie",
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                    super::cookies::ACCESS_COOKIE,
+                    "The access token as set by a sign-in; unsafe methods also need the CSRF token",
+                ))),
+            ),
+            (
+                "refreshCookie",
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                    super::cookies::REFRESH_COOKIE,
+                    "HttpOnly; SameSite=Strict; Path=/auth; needs the CSRF token (X-CSRF-Token or csrf_token)",
+                ))),
+            ),
+            // Declared so OAuth tooling (and fuzzers) know where credentials are minted.
+            (
+                "oauth2",
+                SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new("/oauth/token", Scopes::new()))])),
+            ),
+        ];
+        for (name, scheme) in schemes {
+            components.security_schemes.insert(name.to_string(), scheme);
         }
-        if let Some(body) = op.body {
-            let types = if op.path == "/oauth/token" {
-                json!({ "application/x-www-form-urlencoded": { "schema": schema(body) } })
-            } else {
-                json!({ "application/json": { "schema": schema(body) }, "application/x-www-form-urlencoded": { "schema": schema(body) } })
-            };
-            operation["requestBody"] =
-                json!({ "required": !matches!(op.security, Security::Refresh), "content": types });
-        }
-        operation["security"] = match op.security {
-            Security::None => json!([]),
-            Security::Bearer => json!([{ "bearer": [] }, { "accessCookie": [] }]),
-            Security::Refresh => json!([{ "refreshCookie": [] }, {}]),
-        };
-        if op.path.contains("{id}") {
-            operation["parameters"] =
-                json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
-        }
-        paths.entry(op.path.to_string()).or_insert_with(|| json!({}))[op.method] = operation;
-    }
-    let user = required(
-        strings(&["id", "username", "email", "role", "created_at"]),
-        &["id", "username", "email", "role", "created_at"],
-    );
-    let mut session = strings(&["id", "created_at", "last_used_at", "expires_at", "user_agent", "ip"]);
-    session["properties"]["current"] = json!({"type": "boolean"});
-    let mut token = strings(&["access_token", "token_type", "refresh_token"]);
-    token["properties"]["expires_in"] = json!({"type": "integer"});
-    token["properties"]["user"] = schema("User");
-    let mut oauth = strings(&["access_token", "token_type", "refresh_token"]);
-    oauth["properties"]["expires_in"] = json!({"type": "integer"});
-    let mut error = required(strings(&["error", "error_description"]), &["error", "error_description"]);
-    error["properties"]["fields"] = json!({"type": "object", "additionalProperties": {"type": "string"}});
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "portcullis", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Sign-in server: short-lived JWT access tokens, rotating refresh tokens." },
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
-                "accessCookie": { "type": "apiKey", "in": "cookie", "name": "access_token" },
-                "refreshCookie": { "type": "apiKey", "in": "cookie", "name": "refresh_token" }
-            },
-            "schemas": {
-                "User": user,
-                "UserList": { "type": "array", "items": schema("User") },
-                "Session": session,
-                "SessionList": { "type": "array", "items": schema("Session") },
-                "TokenResponse": token,
-                "OAuthTokenResponse": oauth,
-                "AuditEvent": strings(&["id", "at", "kind", "user_id", "actor", "ip", "user_agent", "detail"]),
-                "AuditEventList": { "type": "array", "items": schema("AuditEvent") },
-                "Error": error,
-                "SignupRequest": required(strings(&["username", "email", "password"]), &["username", "email", "password"]),
-                "LoginRequest": required(strings(&["username", "password"]), &["username", "password"]),
-                "RefreshRequest": strings(&["refresh_token"]),
-                "ChangePasswordRequest": required(strings(&["current_password", "new_password"]), &["current_password", "new_password"]),
-                "ForgotRequest": required(strings(&["email"]), &["email"]),
-                "ResetRequest": required(strings(&["token", "new_password"]), &["token", "new_password"]),
-                "DeleteAccountRequest": required(strings(&["password"]), &["password"]),
-                "RoleRequest": required(json!({"type": "object", "properties": {"role": {"enum": ["user", "admin"]}}}), &["role"]),
-                "OAuthTokenRequest": required(strings(&["grant_type", "username", "password", "refresh_token"]), &["grant_type"]),
-                "CsrfToken": strings(&["csrf_token"]),
-                "JwkSet": { "type": "object", "properties": { "keys": { "type": "array", "items": { "type": "object" } } } },
-                "Health": strings(&["status"]),
-                "LoginMfaRequest": required(strings(&["mfa_token", "code", "recovery_code"]), &["mfa_token"]),
-                "PasswordRequest": required(strings(&["password"]), &["password"]),
-                "CodeRequest": required(strings(&["code"]), &["code"]),
-                "DisableTotpRequest": required(strings(&["password", "code", "recovery_code"]), &["password"]),
-                "TotpEnrolment": required(strings(&["secret", "otpauth_uri"]), &["secret", "otpauth_uri"]),
-                "RecoveryCodes": { "type": "object", "properties": { "recovery_codes": { "type": "array", "items": { "type": "string" } } } },
-                "Passkey": { "type": "object", "properties": { "id": {"type": "string"}, "name": {"type": "string"}, "created_at": {"type": "string"}, "last_used_at": {"type": ["string", "null"]} } },
-                "MfaStatus": { "type": "object", "properties": { "totp": {"type": "boolean"}, "recovery_codes_left": {"type": "integer"}, "passkeys": { "type": "array", "items": schema("Passkey") } } },
-                "WebAuthnOptions": { "type": "object", "properties": { "publicKey": {"type": "object"}, "login_id": {"type": "string"} } },
-                "PasskeyRegistration": required(json!({"type": "object", "properties": {"name": {"type": "string"}, "credential": {"type": "object"}}}), &["name", "credential"]),
-                "PasskeyLogin": required(json!({"type": "object", "properties": {"login_id": {"type": "string"}, "credential": {"type": "object"}}}), &["login_id", "credential"])
+        // A second factor is a code or a recovery code: at least one of the two.
+        for name in ["DisableTotpRequest", "LoginMfaRequest"] {
+            if let Some(schema) = components.schemas.remove(name) {
+                let one_of_two = AnyOfBuilder::new()
+                    .item(ObjectBuilder::new().required("code"))
+                    .item(ObjectBuilder::new().required("recovery_code"));
+                components.schemas.insert(name.into(), AllOfBuilder::new().item(schema).item(one_of_two).into());
             }
         }
-    })
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let operations = [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Put, &mut item.put),
+                (HttpMethod::Patch, &mut item.patch),
+                (HttpMethod::Delete, &mut item.delete),
+            ];
+            for (_, operation) in operations {
+                if let Some(operation) = operation {
+                    complete(path, operation);
+                }
+            }
+        }
+    }
 }
 
+/// The shared answers of one operation.
+fn complete(path: &str, operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    let mut takes_form = false;
+    if let Some(RequestBody { content, .. }) = operation.request_body.as_mut() {
+        // A form carries the CSRF token and the page to return to beside its own fields.
+        if let Some(form) = content.get_mut(FORM) {
+            takes_form = true;
+            if let Some(schema) = form.schema.take() {
+                let meta = RefOr::Ref(Ref::from_schema_name("FormMeta"));
+                form.schema = Some(AllOfBuilder::new().item(schema).item(meta).into());
+            }
+        }
+        responses.entry("413".into()).or_insert_with(|| problem("payload_too_large: the body is over 4 KiB"));
+        responses
+            .entry("415".into())
+            .or_insert_with(|| problem("unsupported_media_type: the body is neither application/json nor a form"));
+    }
+    if takes_form {
+        responses.entry("303".into()).or_insert_with(|| {
+            ResponseBuilder::new().description("A form: done (or the session is gone); see Location").into()
+        });
+    }
+    if !matches!(path, "/static/{name}" | "/openapi.json" | "/.well-known/jwks.json") {
+        responses
+            .entry("503".into())
+            .or_insert_with(|| problem("unavailable: the database cannot be reached; retry after Retry-After"));
+    }
+    // Every refusal is the contract's error body, or an HTML page to a browser.
+    for (status, response) in responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with('4') || status.starts_with('5'), response) {
+            if response.content.is_empty() {
+                add_problem_content(response);
+            }
+        }
+    }
+}
+
+fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let mut response = ResponseBuilder::new().description(description).build();
+    add_problem_content(&mut response);
+    RefOr::T(response)
+}
+
+fn add_problem_content(response: &mut utoipa::openapi::Response) {
+    let error = ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
+    response.content.insert(JSON.to_string(), error);
+    response.content.insert(HTML.to_string(), html());
+}
+
+fn html() -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build()
+}
+
+/// The field schemas whose rules live in `domain`, built from the same constants.
+pub mod fields {
+    use super::*;
+
+    fn string(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String).description(Some(description))
+    }
+
+    pub fn username() -> Schema {
+        string("3 to 32 letters a-z, digits, '.', '_' and '-', starting with a letter or digit; case-insensitive")
+            .min_length(Some(3))
+            .max_length(Some(USERNAME_MAX))
+            .pattern(Some(USERNAME_PATTERN))
+            .into()
+    }
+
+    pub fn email() -> Schema {
+        string("A plain ASCII address (dot-atom local part, a domain of two or more labels)")
+            .max_length(Some(EMAIL_MAX))
+            .pattern(Some(EMAIL_PATTERN))
+            .into()
+    }
+
+    /// A password being chosen: also scored by zxcvbn (`422 weak_password`).
+    pub fn new_password() -> Schema {
+        string(
+            "At least 8 characters and at most 72 bytes (bcrypt's limit; never truncated); too common or \
+             guessable passwords answer 422 weak_password",
+        )
+        .min_length(Some(PASSWORD_MIN_CHARS))
+        .max_length(Some(PASSWORD_MAX_BYTES))
+        .into()
+    }
+
+    /// A password being proven: anything else than the password answers as a wrong one.
+    pub fn password() -> Schema {
+        string("The current password").min_length(Some(1)).into()
+    }
+
+    /// A user name or an email address, as `/auth/login` takes it.
+    pub fn login_name() -> Schema {
+        string("A username or an email address")
+            .min_length(Some(1))
+            .max_length(Some(EMAIL_MAX))
+            .pattern(Some("^[^\\u0000-\\u001f\\u007f-\\u009f]*$"))
+            .into()
+    }
+
+    /// A TOTP code or a recovery code: anything but blanks.
+    pub fn factor() -> Schema {
+        string("A 6-digit code from the authenticator app, or a recovery code").pattern(Some("\\S")).into()
+    }
+
+    pub fn passkey_name() -> Schema {
+        string("1 to 64 characters, not all blank, no control characters")
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .pattern(Some(
+                "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+            ))
+            .into()
+    }
+
+    pub fn required_text() -> Schema {
+        string("Required").min_length(Some(1)).into()
+    }
+}
+
+/// Declares a string enum schema from a list the code already keeps.
+macro_rules! string_enum {
+    ($name:ident, $description:literal, $values:expr) => {
+        #[doc = $description]
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some($description))
+                    .enum_values(Some($values))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+string_enum!(RoleName, "A role", [crate::domain::Role::User.as_str(), crate::domain::Role::Admin.as_str()]);
+string_enum!(AuditKindName, "An audit event kind", crate::audit::AuditKind::ALL.iter().map(|k| k.as_str()));
+string_enum!(
+    AuditKindFilter,
+    "An audit event kind; empty for all",
+    std::iter::once("").chain(crate::audit::AuditKind::ALL.iter().map(|k| k.as_str()))
+);
+
+/// Every documented `(method, path)`, lower-case method, for the test that keeps the document
+/// and the router in step.
+pub fn documented() -> Vec<(String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(document()).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, item) in paths {
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if item.get(method).is_some() {
+                    out.push((method.to_string(), path.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default())
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object)))]
 pub async fn openapi() -> HttpResponse {
-    static DOCUMENT: OnceLock<Value> = OnceLock::new();
-    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(DOCUMENT.get_or_init(document))
+    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).content_type(JSON).body(document())
 }

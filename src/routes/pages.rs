@@ -153,11 +153,17 @@ struct ErrorPage<'a> {
     message: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NextQuery {
+    /// A local path to go to after signing in.
     next: Option<String>,
 }
 
+#[utoipa::path(get, path = "/login", tag = "pages", params(NextQuery),
+    responses(
+        (status = 200, description = "The sign-in form", content_type = "text/html", body = String),
+    ))]
 pub async fn login_form(session: Session, query: web::Query<NextQuery>) -> HttpResponse {
     let next = super::redirect::next_for_page(query.into_inner().next.as_deref());
     render(
@@ -166,6 +172,10 @@ pub async fn login_form(session: Session, query: web::Query<NextQuery>) -> HttpR
     )
 }
 
+#[utoipa::path(get, path = "/signup", tag = "pages", params(NextQuery),
+    responses(
+        (status = 200, description = "The sign-up form", content_type = "text/html", body = String),
+    ))]
 pub async fn signup_form(session: Session, query: web::Query<NextQuery>) -> HttpResponse {
     let next = super::redirect::next_for_page(query.into_inner().next.as_deref());
     let page = SignupPage {
@@ -178,11 +188,18 @@ pub async fn signup_form(session: Session, query: web::Query<NextQuery>) -> Http
     render(StatusCode::OK, &page)
 }
 
+#[utoipa::path(get, path = "/", tag = "pages",
+    responses((status = 303, description = "To the dashboard, or to /login")))]
 pub async fn home(req: HttpRequest) -> HttpResponse {
     let signed_in = req.cookie(super::cookies::REFRESH_COOKIE).is_some();
     super::redirect::see_other(if signed_in { "/dashboard" } else { "/login" }).finish()
 }
 
+#[utoipa::path(get, path = "/dashboard", tag = "pages", security(("accessCookie" = []), ()),
+    responses(
+        (status = 200, description = "The dashboard: the user and their sessions", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to /login?next=…"),
+    ))]
 pub async fn dashboard(
     auth: web::Data<AuthService>,
     session: Session,

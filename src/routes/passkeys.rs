@@ -16,6 +16,13 @@ use crate::audit::Requester;
 use crate::auth::{AuthService, Caller};
 use crate::error::{ApiError, Fields};
 
+#[utoipa::path(post, path = "/auth/passkeys/register/start", tag = "passkeys", security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "`{\"publicKey\": PublicKeyCredentialCreationOptions}`", body = Object),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request without the CSRF token"),
+        (status = 404, description = "not_found: passkeys are off (no PUBLIC_URL)"),
+    ))]
 /// `POST /auth/passkeys/register/start`: `{"publicKey": PublicKeyCredentialCreationOptions}`.
 pub async fn register_start(
     auth: web::Data<AuthService>,
@@ -25,12 +32,26 @@ pub async fn register_start(
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(options))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = PasskeyRegistration)]
 pub struct RegisterBody {
+    /// What the user calls this passkey.
+    #[schema(schema_with = super::openapi::fields::passkey_name, required = true)]
     name: Option<String>,
+    /// The browser's `PublicKeyCredential` (WebAuthn JSON).
+    #[schema(value_type = Object, required = true)]
     credential: Option<serde_json::Value>,
 }
 
+#[utoipa::path(post, path = "/auth/passkeys/register/finish", tag = "passkeys", security(("bearer" = []), ("accessCookie" = [])),
+    request_body(content((RegisterBody = "application/json"))),
+    responses(
+        (status = 201, description = "Stored", body = super::bodies::PasskeyView),
+        (status = 400, description = "invalid_request, invalid_passkey"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request without the CSRF token"),
+        (status = 404, description = "not_found: no registration in progress, or passkeys are off"),
+    ))]
 /// `POST /auth/passkeys/register/finish`: `{"name", "credential"}` → `201 Passkey`.
 pub async fn register_finish(
     auth: web::Data<AuthService>,
@@ -40,13 +61,18 @@ pub async fn register_finish(
 ) -> Result<HttpResponse, ApiError> {
     let body = input.body;
     let mut check = Checker::default();
-    let name = check.required("name", body.name).map(|n| n.trim().to_string());
+    let name = check.required("name", body.name);
     check.finish()?;
     let name = vouched(name)?;
-    if name.is_empty() || name.chars().count() > 64 {
+    // The rule the document states (`fields::passkey_name`): 1 to 64 characters, not all
+    // blank, no control characters.
+    let fits = (1..=64).contains(&name.chars().count())
+        && name.chars().any(|c| !c.is_whitespace())
+        && !name.chars().any(char::is_control);
+    if !fits {
         return Err(ApiError::InvalidRequest {
-            description: "name must be 1 to 64 characters".into(),
-            fields: Fields::from([("name", "must be 1 to 64 characters".to_string())]),
+            description: "name must be 1 to 64 characters, not all blank".into(),
+            fields: Fields::from([("name", "must be 1 to 64 characters, not all blank".to_string())]),
         });
     }
     let credential = body.credential.ok_or_else(|| ApiError::InvalidRequest {
@@ -57,6 +83,13 @@ pub async fn register_finish(
     Ok(HttpResponse::Created().json(PasskeyView::from(row)))
 }
 
+#[utoipa::path(delete, path = "/auth/passkeys/{id}", tag = "passkeys", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: a cookie-borne request without the CSRF token"),
+        (status = 404, description = "not_found: no passkey of the caller has that id"),
+    ))]
 /// `DELETE /auth/passkeys/{id}` (and `POST /auth/passkeys/{id}/delete` from `/account`).
 pub async fn remove(
     auth: web::Data<AuthService>,
@@ -79,6 +112,33 @@ pub async fn remove(
     }
 }
 
+/// `POST /auth/passkeys/{id}/delete`: the `/account` page's form twin of the `DELETE`.
+#[utoipa::path(post, path = "/auth/passkeys/{id}/delete", tag = "passkeys", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "Removed (a JSON client)"),
+        (status = 303, description = "Back to /account, saying what happened"),
+        (status = 401, description = "missing_token, invalid_token, token_expired"),
+        (status = 403, description = "forbidden: without the CSRF token"),
+        (status = 404, description = "not_found"),
+    ))]
+pub async fn remove_form(
+    auth: web::Data<AuthService>,
+    session: Session,
+    audience: Audience,
+    caller: web::ReqData<Caller>,
+    client: Requester,
+    path: web::Path<crate::ids::Id>,
+) -> Result<HttpResponse, ApiError> {
+    remove(auth, session, audience, caller, client, path).await
+}
+
+#[utoipa::path(post, path = "/auth/passkeys/login/start", tag = "passkeys",
+    responses(
+        (status = 200, description = "`{\"publicKey\": PublicKeyCredentialRequestOptions, \"login_id\"}`", body = Object),
+        (status = 404, description = "not_found: passkeys are off (no PUBLIC_URL)"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/passkeys/login/start`: `{"publicKey": PublicKeyCredentialRequestOptions, "login_id"}`.
 pub async fn login_start(auth: web::Data<AuthService>) -> Result<HttpResponse, ApiError> {
     let (mut options, login_id) = auth.start_passkey_login().await?;
@@ -88,12 +148,26 @@ pub async fn login_start(auth: web::Data<AuthService>) -> Result<HttpResponse, A
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(options))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = PasskeyLogin)]
 pub struct LoginBody {
+    /// From `/auth/passkeys/login/start`.
+    #[schema(schema_with = super::openapi::fields::required_text, required = true)]
     login_id: Option<String>,
+    /// The browser's `PublicKeyCredential` (WebAuthn JSON).
+    #[schema(value_type = Object, required = true)]
     credential: Option<serde_json::Value>,
 }
 
+#[utoipa::path(post, path = "/auth/passkeys/login/finish", tag = "passkeys",
+    request_body(content((LoginBody = "application/json"))),
+    responses(
+        (status = 200, description = "Signed in", body = super::bodies::TokenResponse),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_passkey"),
+        (status = 404, description = "not_found: passkeys are off"),
+        (status = 429, description = "rate_limited"),
+    ))]
 /// `POST /auth/passkeys/login/finish`: `{"login_id", "credential"}` → `TokenResponse` and cookies.
 pub async fn login_finish(
     auth: web::Data<AuthService>,

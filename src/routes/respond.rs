@@ -54,7 +54,7 @@ pub fn has_form_body(headers: &header::HeaderMap) -> bool {
 }
 
 /// Whether the client navigates like a browser: it asks for HTML and sends no bearer token.
-fn wants_html(req: &HttpRequest) -> bool {
+pub fn wants_html(req: &HttpRequest) -> bool {
     let accepts_html =
         req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     accepts_html && req.headers().get(header::AUTHORIZATION).is_none()

@@ -6,6 +6,12 @@ use crate::auth::status_list::MEDIA_TYPE;
 use crate::auth::AuthService;
 use crate::error::ApiError;
 
+#[utoipa::path(get, path = "/statuslists/{id}", tag = "meta", params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "A signed Token Status List (JWT)", content_type = "application/statuslist+jwt", body = String),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "not_found"),
+    ))]
 /// `GET /statuslists/{id}`: the signed list, cacheable for `STATUS_LIST_TTL` seconds, with an
 /// `ETag` (and `304` for a matching `If-None-Match`).
 pub async fn status_list(
@@ -25,6 +31,8 @@ pub async fn status_list(
     Ok(if matches { response.finish() } else { response.content_type(MEDIA_TYPE).body(signed.jwt) })
 }
 
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, description = "RFC 8414 server metadata (with `status_list_uris`)", body = Object)))]
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 pub async fn metadata(auth: web::Data<AuthService>) -> Result<HttpResponse, ApiError> {
     let base = &auth.settings().public_url;

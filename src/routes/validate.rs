@@ -7,6 +7,8 @@ use crate::error::{ApiError, Fields};
 pub struct Checker {
     invalid: Fields,
     weak: Fields,
+    /// A password that cannot be the account's (longer than any password can be).
+    unprovable: bool,
 }
 
 impl Checker {
@@ -47,11 +49,13 @@ impl Checker {
         Password::parse_new(raw, user_inputs).map_err(|why| self.weak.insert(name, why.into())).ok()
     }
 
-    /// An existing password: only its presence and bcrypt's byte limit are checked.
+    /// An existing password: only its presence is checked. One over bcrypt's byte limit cannot
+    /// be anyone's password (and must never reach bcrypt, which would truncate it): it answers
+    /// as a wrong password.
     pub fn current_password(&mut self, name: &'static str, value: Option<String>) -> Option<secrecy::SecretString> {
         let raw = self.required(name, value)?;
         if raw.len() > crate::domain::PASSWORD_MAX_BYTES {
-            self.invalid.insert(name, "is too long".into());
+            self.unprovable = true;
             return None;
         }
         Some(secrecy::SecretString::from(raw))
@@ -65,6 +69,9 @@ impl Checker {
         }
         if !self.weak.is_empty() {
             return Err(ApiError::WeakPassword { fields: self.weak });
+        }
+        if self.unprovable {
+            return Err(ApiError::InvalidCredentials);
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ mod protocols;
 mod proxies;
 mod refresh;
 mod revocation;
+mod schemathesis;
 mod sessions;
 mod signup_login;
 mod status_list;
