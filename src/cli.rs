@@ -2,7 +2,6 @@
 use std::io::BufRead;
 
 use clap::{Parser, Subcommand};
-use diesel::Connection;
 
 use crate::audit::{Actor, Requester};
 use crate::auth::{AuthError, AuthService};
@@ -98,21 +97,19 @@ pub struct Purged {
 
 pub async fn purge_expired(auth: &AuthService) -> anyhow::Result<Purged> {
     let retention_days = auth.settings().audit_retention_days;
-    Ok(db::run(auth.pool(), move |conn| {
-        conn.transaction(|conn| {
-            let now = clock::now();
-            let refresh_tokens = db::tokens::purge(conn, now, now - KEEP_ENDED_SECS)?;
-            let sessions = db::sessions::purge_ended(conn, now - KEEP_ENDED_SECS)?;
-            let cutoff_us = (now - retention_days * 86_400) * 1_000_000;
-            let audit_events = db::audit::purge_older_than(conn, cutoff_us)?;
-            db::resets::purge(conn, now)?;
-            db::mfa::purge_challenges(conn, now)?;
-            db::passkeys::purge_ceremonies(conn, now)?;
-            db::devices::purge(conn, now, crate::auth::devices::DEVICE_TTL_SECS)?;
-            // Events older than any access token: a starting instance never reads them.
-            db::revocations::purge_before(conn, now - KEEP_ENDED_SECS)?;
-            Ok::<_, AuthError>(Purged { refresh_tokens, sessions, audit_events })
-        })
+    Ok(db::write(auth.pool(), move |conn| {
+        let now = clock::now();
+        let refresh_tokens = db::tokens::purge(conn, now, now - KEEP_ENDED_SECS)?;
+        let sessions = db::sessions::purge_ended(conn, now - KEEP_ENDED_SECS)?;
+        let cutoff_us = (now - retention_days * 86_400) * 1_000_000;
+        let audit_events = db::audit::purge_older_than(conn, cutoff_us)?;
+        db::resets::purge(conn, now)?;
+        db::mfa::purge_challenges(conn, now)?;
+        db::passkeys::purge_ceremonies(conn, now)?;
+        db::devices::purge(conn, now, crate::auth::devices::DEVICE_TTL_SECS)?;
+        // Events older than any access token: a starting instance never reads them.
+        db::revocations::purge_before(conn, now - KEEP_ENDED_SECS)?;
+        Ok::<_, AuthError>(Purged { refresh_tokens, sessions, audit_events })
     })
     .await?)
 }

@@ -5,7 +5,6 @@ use super::{AuthError, AuthService, Caller};
 use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::resets::ResetRow;
-use crate::db::write_transaction;
 use crate::domain::{Password, Role};
 use crate::{db, ids};
 
@@ -24,17 +23,15 @@ impl AuthService {
         self.check_password(&caller.user_id, current, &client).await?;
         let hash = self.hasher.hash(new.secret()).await?;
         let (uid, keep) = (caller.user_id.clone(), caller.session_id.clone());
-        let ended = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                db::users::set_password_hash(conn, &uid, &hash)?;
-                // A reset link mailed before the change must not undo it.
-                db::resets::supersede(conn, &uid, now)?;
-                let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
-                let detail = format!("other_sessions_ended={}", others.len());
-                audit::record(conn, AuditKind::PasswordChanged, Some(&uid), &Actor::user(&uid), &client, &detail)?;
-                Ok::<_, AuthError>(others.len())
-            })
+        let ended = db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            db::users::set_password_hash(conn, &uid, &hash)?;
+            // A reset link mailed before the change must not undo it.
+            db::resets::supersede(conn, &uid, now)?;
+            let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
+            let detail = format!("other_sessions_ended={}", others.len());
+            audit::record(conn, AuditKind::PasswordChanged, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+            Ok::<_, AuthError>(others.len())
         })
         .await?;
         self.apply_revocations().await?;
@@ -47,27 +44,25 @@ impl AuthService {
     pub async fn request_password_reset(&self, email_key: String, client: Requester) -> Result<bool, AuthError> {
         let token = crate::ids::random_b64(32);
         let token_hash = self.secret_tokens.reset_hash(&token);
-        let user = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let Some(user) = db::users::find_by_login(conn, &email_key, true)? else { return Ok(None) };
-                // Concurrent requests for one account take turns, so each supersedes the last.
-                db::users::lock(conn, &user.id)?;
-                let now = clock::now();
-                db::resets::supersede(conn, &user.id, now)?;
-                db::resets::insert(
-                    conn,
-                    &ResetRow {
-                        id: ids::new_id(),
-                        user_id: user.id.clone(),
-                        token_hash,
-                        created_at: now,
-                        expires_at: now + RESET_TOKEN_TTL_SECS,
-                        used_at: None,
-                    },
-                )?;
-                audit::record(conn, AuditKind::PasswordResetRequested, Some(&user.id), &Actor::Anonymous, &client, "")?;
-                Ok::<_, AuthError>(Some(user))
-            })
+        let user = db::write(&self.pool, move |conn| {
+            let Some(user) = db::users::find_by_login(conn, &email_key, true)? else { return Ok(None) };
+            // Concurrent requests for one account take turns, so each supersedes the last.
+            db::users::lock(conn, &user.id)?;
+            let now = clock::now();
+            db::resets::supersede(conn, &user.id, now)?;
+            db::resets::insert(
+                conn,
+                &ResetRow {
+                    id: ids::new_id(),
+                    user_id: user.id.clone(),
+                    token_hash,
+                    created_at: now,
+                    expires_at: now + RESET_TOKEN_TTL_SECS,
+                    used_at: None,
+                },
+            )?;
+            audit::record(conn, AuditKind::PasswordResetRequested, Some(&user.id), &Actor::Anonymous, &client, "")?;
+            Ok::<_, AuthError>(Some(user))
         })
         .await?;
         let Some(user) = user else { return Ok(false) };
@@ -100,24 +95,15 @@ impl AuthService {
             return Err(AuthError::InvalidResetToken);
         }
         let hash = self.hasher.hash(new.secret()).await?;
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let user_id = db::resets::redeem(conn, &token_hash, now)?.ok_or(AuthError::InvalidResetToken)?;
-                db::users::set_password_hash(conn, &user_id, &hash)?;
-                db::resets::supersede(conn, &user_id, now)?;
-                let sessions = super::sessions::end_all_sessions(conn, &user_id, now)?;
-                let detail = format!("sessions_ended={}", sessions.len());
-                audit::record(
-                    conn,
-                    AuditKind::PasswordReset,
-                    Some(&user_id),
-                    &Actor::user(&user_id),
-                    &client,
-                    &detail,
-                )?;
-                Ok::<_, AuthError>(user_id)
-            })
+        db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            let user_id = db::resets::redeem(conn, &token_hash, now)?.ok_or(AuthError::InvalidResetToken)?;
+            db::users::set_password_hash(conn, &user_id, &hash)?;
+            db::resets::supersede(conn, &user_id, now)?;
+            let sessions = super::sessions::end_all_sessions(conn, &user_id, now)?;
+            let detail = format!("sessions_ended={}", sessions.len());
+            audit::record(conn, AuditKind::PasswordReset, Some(&user_id), &Actor::user(&user_id), &client, &detail)?;
+            Ok::<_, AuthError>(user_id)
         })
         .await?;
         self.apply_revocations().await?;
@@ -133,24 +119,22 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         self.check_password(&caller.user_id, password, &client).await?;
         let uid = caller.user_id.clone();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                db::users::lock_admins(conn)?;
-                let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
-                if user.role == Role::Admin.as_str() && db::users::count_admins(conn)? <= 1 {
-                    return Err(AuthError::LastAdmin);
-                }
-                let detail = format!("username={}", user.username);
-                audit::record(conn, AuditKind::AccountDeleted, Some(&uid), &Actor::user(&uid), &client, &detail)?;
-                // Their tokens die with the sessions; the status entries say so first.
-                let now = clock::now();
-                let live: Vec<String> = db::sessions::live_of_user(conn, &uid)?.into_iter().map(|s| s.id).collect();
-                db::revocations::record_sessions_ended(conn, &uid, &live, now)?;
-                db::revocations::record(conn, &uid, &db::revocations::Change::UserDeleted, None, now)?;
-                // Sessions, refresh tokens and reset tokens go with the user (ON DELETE CASCADE).
-                db::users::delete(conn, &uid)?;
-                Ok(())
-            })
+        db::write(&self.pool, move |conn| {
+            db::users::lock_admins(conn)?;
+            let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
+            if user.role == Role::Admin.as_str() && db::users::count_admins(conn)? <= 1 {
+                return Err(AuthError::LastAdmin);
+            }
+            let detail = format!("username={}", user.username);
+            audit::record(conn, AuditKind::AccountDeleted, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+            // Their tokens die with the sessions; the status entries say so first.
+            let now = clock::now();
+            let live: Vec<String> = db::sessions::live_of_user(conn, &uid)?.into_iter().map(|s| s.id).collect();
+            db::revocations::record_sessions_ended(conn, &uid, &live, now)?;
+            db::revocations::record(conn, &uid, &db::revocations::Change::UserDeleted, None, now)?;
+            // Sessions, refresh tokens and reset tokens go with the user (ON DELETE CASCADE).
+            db::users::delete(conn, &uid)?;
+            Ok(())
         })
         .await?;
         self.apply_revocations().await?;

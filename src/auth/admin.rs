@@ -7,7 +7,6 @@ use crate::db;
 use crate::db::audit::AuditRow;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
-use crate::db::write_transaction;
 use crate::domain::Role;
 
 /// One page of a listing.
@@ -73,25 +72,23 @@ impl AuthService {
     ) -> Result<UserRow, AuthError> {
         let (uid, admin) = (user_id.to_string(), admin_id.to_string());
         let list_size = self.settings.status_list_size;
-        let user = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                db::users::lock_admins(conn)?;
-                let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
-                if user.role == role.as_str() {
-                    return Ok(user);
-                }
-                if user.role == Role::Admin.as_str() && db::users::count_admins(conn)? <= 1 {
-                    return Err(AuthError::LastAdmin);
-                }
-                db::users::set_role(conn, &uid, role.as_str())?;
-                db::users::bump_token_version(conn, &uid)?;
-                let now = clock::now();
-                db::revocations::record_user_state(conn, &uid, now)?;
-                db::revocations::record_status_moves(conn, &uid, list_size, now)?;
-                let detail = format!("role {} -> {}", user.role, role.as_str());
-                audit::record(conn, AuditKind::RoleChanged, Some(&uid), &Actor::admin(&admin), &client, &detail)?;
-                db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)
-            })
+        let user = db::write(&self.pool, move |conn| {
+            db::users::lock_admins(conn)?;
+            let user = db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
+            if user.role == role.as_str() {
+                return Ok(user);
+            }
+            if user.role == Role::Admin.as_str() && db::users::count_admins(conn)? <= 1 {
+                return Err(AuthError::LastAdmin);
+            }
+            db::users::set_role(conn, &uid, role.as_str())?;
+            db::users::bump_token_version(conn, &uid)?;
+            let now = clock::now();
+            db::revocations::record_user_state(conn, &uid, now)?;
+            db::revocations::record_status_moves(conn, &uid, list_size, now)?;
+            let detail = format!("role {} -> {}", user.role, role.as_str());
+            audit::record(conn, AuditKind::RoleChanged, Some(&uid), &Actor::admin(&admin), &client, &detail)?;
+            db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)
         })
         .await?;
         self.apply_revocations().await?;

@@ -10,7 +10,7 @@ use super::{AuthError, AuthService, Caller, Issued};
 use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::mfa::ChallengeRow;
-use crate::db::{self, write_transaction, AnyConnection};
+use crate::db::{self, AnyConnection};
 use crate::ids;
 
 /// How long an `mfa_token` carries a correct password to the code step.
@@ -58,7 +58,7 @@ impl AuthService {
             expires_at: now + MFA_TOKEN_TTL_SECS,
             used_at: None,
         };
-        db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::mfa::insert_challenge(conn, &row)?)).await?;
+        db::write(&self.pool, move |conn| Ok::<_, AuthError>(db::mfa::insert_challenge(conn, &row)?)).await?;
         Ok(token)
     }
 
@@ -117,13 +117,11 @@ impl AuthService {
         let sealed = totp::seal(&self.secret_tokens.sealing_key(), &caller.user_id, &secret)
             .map_err(|e| AuthError::Unexpected(e.into()))?;
         let uid = caller.user_id.clone();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                if db::mfa::totp_enabled(conn, &uid)? {
-                    return Err(AuthError::MfaAlreadyEnabled);
-                }
-                Ok(db::mfa::put_pending_totp(conn, &uid, &sealed, clock::now())?)
-            })
+        db::write(&self.pool, move |conn| {
+            if db::mfa::totp_enabled(conn, &uid)? {
+                return Err(AuthError::MfaAlreadyEnabled);
+            }
+            Ok(db::mfa::put_pending_totp(conn, &uid, &sealed, clock::now())?)
         })
         .await?;
         Ok(self.enrolment(caller, &secret))
@@ -162,24 +160,22 @@ impl AuthService {
         let subject = Subject::Account { user_id: caller.user_id.clone() };
         // A stolen session must not be able to guess its way through a pending enrolment.
         let admitted = self.admit(&subject).await?;
-        let outcome = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let row = db::mfa::totp(conn, &uid)?.ok_or(AuthError::NotFound)?;
-                if row.confirmed_at.is_some() {
-                    return Err(AuthError::MfaAlreadyEnabled);
-                }
-                if now - row.created_at > PENDING_TTL_SECS {
-                    return Err(AuthError::NotFound);
-                }
-                claim_totp_code(conn, &key, &row, &code, now)?;
-                db::mfa::confirm_totp(conn, &uid, now)?;
-                db::mfa::replace_recovery_codes(conn, &uid, &hashes, now)?;
-                let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
-                let detail = format!("totp; other_sessions_ended={}", others.len());
-                audit::record(conn, AuditKind::MfaEnabled, Some(&uid), &Actor::user(&uid), &audit_client, &detail)?;
-                Ok::<_, AuthError>(())
-            })
+        let outcome = db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            let row = db::mfa::totp(conn, &uid)?.ok_or(AuthError::NotFound)?;
+            if row.confirmed_at.is_some() {
+                return Err(AuthError::MfaAlreadyEnabled);
+            }
+            if now - row.created_at > PENDING_TTL_SECS {
+                return Err(AuthError::NotFound);
+            }
+            claim_totp_code(conn, &key, &row, &code, now)?;
+            db::mfa::confirm_totp(conn, &uid, now)?;
+            db::mfa::replace_recovery_codes(conn, &uid, &hashes, now)?;
+            let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
+            let detail = format!("totp; other_sessions_ended={}", others.len());
+            audit::record(conn, AuditKind::MfaEnabled, Some(&uid), &Actor::user(&uid), &audit_client, &detail)?;
+            Ok::<_, AuthError>(())
         })
         .await;
         self.count_wrong_code(&subject, client, &outcome).await?;
@@ -222,21 +218,19 @@ impl AuthService {
         let recovery_hash = self.recovery_hash_of(&factor);
         let (key, uid, keep) = (self.secret_tokens.sealing_key(), caller.user_id.clone(), caller.session_id.clone());
         let audit_client = client.clone();
-        let outcome = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                if !db::mfa::totp_enabled(conn, &uid)? {
-                    return Err(AuthError::NotFound);
-                }
-                spend_factor(conn, &key, &uid, &factor, recovery_hash.as_deref(), &audit_client, now)?;
-                db::users::reset_failed_logins(conn, &uid)?;
-                db::mfa::delete_totp(conn, &uid)?;
-                db::mfa::delete_recovery_codes(conn, &uid)?;
-                let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
-                let detail = format!("totp; other_sessions_ended={}", others.len());
-                audit::record(conn, AuditKind::MfaDisabled, Some(&uid), &Actor::user(&uid), &audit_client, &detail)?;
-                Ok::<_, AuthError>(())
-            })
+        let outcome = db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            if !db::mfa::totp_enabled(conn, &uid)? {
+                return Err(AuthError::NotFound);
+            }
+            spend_factor(conn, &key, &uid, &factor, recovery_hash.as_deref(), &audit_client, now)?;
+            db::users::reset_failed_logins(conn, &uid)?;
+            db::mfa::delete_totp(conn, &uid)?;
+            db::mfa::delete_recovery_codes(conn, &uid)?;
+            let others = super::sessions::end_other_sessions(conn, &uid, &keep, now)?;
+            let detail = format!("totp; other_sessions_ended={}", others.len());
+            audit::record(conn, AuditKind::MfaDisabled, Some(&uid), &Actor::user(&uid), &audit_client, &detail)?;
+            Ok::<_, AuthError>(())
         })
         .await;
         self.count_wrong_code(&subject, client, &outcome).await?;
@@ -256,13 +250,11 @@ impl AuthService {
         let codes = totp::new_recovery_codes();
         let hashes = self.recovery_hashes(&codes);
         let uid = caller.user_id.clone();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                if !db::mfa::totp_enabled(conn, &uid)? {
-                    return Err(AuthError::NotFound);
-                }
-                Ok(db::mfa::replace_recovery_codes(conn, &uid, &hashes, clock::now())?)
-            })
+        db::write(&self.pool, move |conn| {
+            if !db::mfa::totp_enabled(conn, &uid)? {
+                return Err(AuthError::NotFound);
+            }
+            Ok(db::mfa::replace_recovery_codes(conn, &uid, &hashes, clock::now())?)
         })
         .await?;
         Ok(codes)
@@ -284,18 +276,16 @@ impl AuthService {
     /// session of the user ends.
     pub async fn reset_mfa(&self, user_id: &str, admin_id: &str, client: Requester) -> Result<(), AuthError> {
         let (uid, admin) = (user_id.to_string(), admin_id.to_string());
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
-                let totp = db::mfa::delete_totp(conn, &uid)?;
-                db::mfa::delete_recovery_codes(conn, &uid)?;
-                let passkeys = db::passkeys::delete_all_of_user(conn, &uid)?;
-                let sessions = super::sessions::end_all_sessions(conn, &uid, now)?;
-                let detail = format!("totp={totp} passkeys={passkeys} sessions_ended={}", sessions.len());
-                audit::record(conn, AuditKind::AdminMfaReset, Some(&uid), &Actor::admin(&admin), &client, &detail)?;
-                Ok::<_, AuthError>(())
-            })
+        db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            db::users::find(conn, &uid)?.ok_or(AuthError::NotFound)?;
+            let totp = db::mfa::delete_totp(conn, &uid)?;
+            db::mfa::delete_recovery_codes(conn, &uid)?;
+            let passkeys = db::passkeys::delete_all_of_user(conn, &uid)?;
+            let sessions = super::sessions::end_all_sessions(conn, &uid, now)?;
+            let detail = format!("totp={totp} passkeys={passkeys} sessions_ended={}", sessions.len());
+            audit::record(conn, AuditKind::AdminMfaReset, Some(&uid), &Actor::admin(&admin), &client, &detail)?;
+            Ok::<_, AuthError>(())
         })
         .await?;
         self.apply_revocations().await

@@ -17,8 +17,8 @@ use super::{AuthError, AuthService, Caller, Issued};
 use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::config::Settings;
+use crate::db;
 use crate::db::passkeys::PasskeyRow;
-use crate::db::{self, write_transaction};
 use crate::ids;
 
 /// How long a ceremony may take (the browser's prompt included).
@@ -92,14 +92,12 @@ impl AuthService {
         }
         let state = serde_json::to_string(&state).map_err(anyhow::Error::from)?;
         let uid = caller.user_id.clone();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                // One registration in flight per user: a new start replaces the old one.
-                let id = format!("register:{uid}");
-                db::passkeys::take_ceremony(conn, &id, REGISTER, Some(&uid), 0)?;
-                db::passkeys::put_ceremony(conn, &id, REGISTER, Some(&uid), &state, clock::now() + CEREMONY_TTL_SECS)?;
-                Ok::<_, AuthError>(())
-            })
+        db::write(&self.pool, move |conn| {
+            // One registration in flight per user: a new start replaces the old one.
+            let id = format!("register:{uid}");
+            db::passkeys::take_ceremony(conn, &id, REGISTER, Some(&uid), 0)?;
+            db::passkeys::put_ceremony(conn, &id, REGISTER, Some(&uid), &state, clock::now() + CEREMONY_TTL_SECS)?;
+            Ok::<_, AuthError>(())
         })
         .await?;
         Ok(options)
@@ -116,51 +114,47 @@ impl AuthService {
         let webauthn = self.webauthn()?.clone();
         let credential: RegisterPublicKeyCredential = parse_credential(credential)?;
         let uid = caller.user_id.clone();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let id = format!("register:{uid}");
-                let state = db::passkeys::take_ceremony(conn, &id, REGISTER, Some(&uid), now)?
-                    .ok_or(AuthError::InvalidPasskey)?;
-                let state: PasskeyRegistration =
-                    serde_json::from_str(&state).map_err(|e| AuthError::Unexpected(e.into()))?;
-                let passkey = webauthn.finish_passkey_registration(&credential, &state).map_err(|e| {
-                    tracing::info!(error = %e, "passkey registration refused");
-                    AuthError::InvalidPasskey
-                })?;
-                let credential_id = URL_SAFE_NO_PAD.encode(passkey.cred_id().as_slice());
-                if db::passkeys::by_credential_id(conn, &credential_id)?.is_some() {
-                    return Err(AuthError::InvalidPasskey);
-                }
-                let row = PasskeyRow {
-                    id: ids::new_id(),
-                    user_id: uid.clone(),
-                    name,
-                    credential_id,
-                    credential: serde_json::to_string(&passkey).map_err(anyhow::Error::from)?,
-                    created_at: now,
-                    last_used_at: None,
-                };
-                db::passkeys::insert(conn, &row)?;
-                let detail = format!("passkey={} name={}", row.id, row.name);
-                audit::record(conn, AuditKind::PasskeyAdded, Some(&uid), &Actor::user(&uid), &client, &detail)?;
-                Ok(row)
-            })
+        db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            let id = format!("register:{uid}");
+            let state =
+                db::passkeys::take_ceremony(conn, &id, REGISTER, Some(&uid), now)?.ok_or(AuthError::InvalidPasskey)?;
+            let state: PasskeyRegistration =
+                serde_json::from_str(&state).map_err(|e| AuthError::Unexpected(e.into()))?;
+            let passkey = webauthn.finish_passkey_registration(&credential, &state).map_err(|e| {
+                tracing::info!(error = %e, "passkey registration refused");
+                AuthError::InvalidPasskey
+            })?;
+            let credential_id = URL_SAFE_NO_PAD.encode(passkey.cred_id().as_slice());
+            if db::passkeys::by_credential_id(conn, &credential_id)?.is_some() {
+                return Err(AuthError::InvalidPasskey);
+            }
+            let row = PasskeyRow {
+                id: ids::new_id(),
+                user_id: uid.clone(),
+                name,
+                credential_id,
+                credential: serde_json::to_string(&passkey).map_err(anyhow::Error::from)?,
+                created_at: now,
+                last_used_at: None,
+            };
+            db::passkeys::insert(conn, &row)?;
+            let detail = format!("passkey={} name={}", row.id, row.name);
+            audit::record(conn, AuditKind::PasskeyAdded, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+            Ok(row)
         })
         .await
     }
 
     pub async fn remove_passkey(&self, caller: &Caller, passkey_id: &str, client: Requester) -> Result<(), AuthError> {
         let (uid, pid) = (caller.user_id.clone(), passkey_id.to_string());
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                if db::passkeys::delete_of_user(conn, &uid, &pid)? == 0 {
-                    return Err(AuthError::NotFound);
-                }
-                let detail = format!("passkey={pid}");
-                audit::record(conn, AuditKind::PasskeyRemoved, Some(&uid), &Actor::user(&uid), &client, &detail)?;
-                Ok(())
-            })
+        db::write(&self.pool, move |conn| {
+            if db::passkeys::delete_of_user(conn, &uid, &pid)? == 0 {
+                return Err(AuthError::NotFound);
+            }
+            let detail = format!("passkey={pid}");
+            audit::record(conn, AuditKind::PasskeyRemoved, Some(&uid), &Actor::user(&uid), &client, &detail)?;
+            Ok(())
         })
         .await
     }
@@ -179,7 +173,7 @@ impl AuthService {
         let state = serde_json::to_string(&state).map_err(anyhow::Error::from)?;
         let login_id = ids::random_b64(24);
         let id = login_id.clone();
-        db::run(&self.pool, move |conn| {
+        db::write(&self.pool, move |conn| {
             Ok::<_, AuthError>(db::passkeys::put_ceremony(
                 conn,
                 &id,
@@ -204,7 +198,7 @@ impl AuthService {
         let webauthn = self.webauthn()?.clone();
         let credential: PublicKeyCredential = parse_credential(credential)?;
         let id = login_id.to_string();
-        let state = db::run(&self.pool, move |conn| {
+        let state = db::write(&self.pool, move |conn| {
             Ok::<_, AuthError>(db::passkeys::take_ceremony(conn, &id, LOGIN, None, clock::now())?)
         })
         .await?
@@ -262,7 +256,7 @@ impl AuthService {
             other => format!("passkey={}: {other}", row.id),
         };
         let uid = row.user_id.clone();
-        db::run(&self.pool, move |conn| {
+        db::write(&self.pool, move |conn| {
             Ok::<_, AuthError>(audit::record(
                 conn,
                 AuditKind::LoginFailed,

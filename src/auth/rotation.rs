@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::db::sessions::SessionRow;
 use crate::db::tokens::RefreshTokenRow;
 use crate::db::users::UserRow;
-use crate::db::{self, write_transaction, AnyConnection};
+use crate::db::{self, AnyConnection};
 use crate::ids;
 
 /// How far the grace walk follows a chain before it calls the presentation theft.
@@ -43,10 +43,7 @@ impl AuthService {
         let raw = raw.to_string();
         let tokens = self.secret_tokens.clone();
         let settings = self.settings.clone();
-        let rotation = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| rotate(conn, &tokens, &settings, &raw, &requester))
-        })
-        .await?;
+        let rotation = db::write(&self.pool, move |conn| rotate(conn, &tokens, &settings, &raw, &requester)).await?;
         let Rotation::Issued(rotated) = rotation else {
             self.apply_revocations().await?;
             return Err(AuthError::RefreshTokenReused);

@@ -6,7 +6,7 @@ use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
-use crate::db::{self, write_transaction, AnyConnection};
+use crate::db::{self, AnyConnection};
 use crate::domain::Role;
 
 impl AuthService {
@@ -35,28 +35,26 @@ impl AuthService {
         client: Requester,
     ) -> Result<(), AuthError> {
         let sid = session_id.to_string();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let session = db::sessions::find(conn, &sid)?.ok_or(AuthError::NotFound)?;
-                let actor = match &by {
-                    Revoker::Owner(owner) if *owner != session.user_id => return Err(AuthError::NotFound),
-                    Revoker::Owner(_) | Revoker::TokenHolder => Actor::user(&session.user_id),
-                    Revoker::Admin(admin) => Actor::admin(admin),
-                };
-                if by != Revoker::TokenHolder && !session.is_live(now) {
-                    return Err(AuthError::NotFound);
-                }
-                let was_live = db::sessions::revoke(conn, &sid, now)?;
-                if was_live {
-                    db::revocations::record_sessions_ended(conn, &session.user_id, std::slice::from_ref(&sid), now)?;
-                }
-                db::tokens::revoke_for_session(conn, &sid, now)?;
-                if was_live {
-                    audit::record(conn, kind, Some(&session.user_id), &actor, &client, &format!("session={sid}"))?;
-                }
-                Ok(session.user_id)
-            })
+        db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            let session = db::sessions::find(conn, &sid)?.ok_or(AuthError::NotFound)?;
+            let actor = match &by {
+                Revoker::Owner(owner) if *owner != session.user_id => return Err(AuthError::NotFound),
+                Revoker::Owner(_) | Revoker::TokenHolder => Actor::user(&session.user_id),
+                Revoker::Admin(admin) => Actor::admin(admin),
+            };
+            if by != Revoker::TokenHolder && !session.is_live(now) {
+                return Err(AuthError::NotFound);
+            }
+            let was_live = db::sessions::revoke(conn, &sid, now)?;
+            if was_live {
+                db::revocations::record_sessions_ended(conn, &session.user_id, std::slice::from_ref(&sid), now)?;
+            }
+            db::tokens::revoke_for_session(conn, &sid, now)?;
+            if was_live {
+                audit::record(conn, kind, Some(&session.user_id), &actor, &client, &format!("session={sid}"))?;
+            }
+            Ok(session.user_id)
         })
         .await?;
         self.apply_revocations().await?;
@@ -70,14 +68,12 @@ impl AuthService {
             _ => AuditKind::LogoutAll,
         };
         let uid = user_id.to_string();
-        let ended = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let sessions = end_all_sessions(conn, &uid, now)?;
-                let detail = format!("sessions_ended={}", sessions.len());
-                audit::record(conn, kind, Some(&uid), &actor, &client, &detail)?;
-                Ok::<_, AuthError>(sessions.len())
-            })
+        let ended = db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            let sessions = end_all_sessions(conn, &uid, now)?;
+            let detail = format!("sessions_ended={}", sessions.len());
+            audit::record(conn, kind, Some(&uid), &actor, &client, &detail)?;
+            Ok::<_, AuthError>(sessions.len())
         })
         .await?;
         self.apply_revocations().await?;

@@ -9,7 +9,6 @@ use super::{AuthError, AuthService, Issued};
 use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::users::UserRow;
-use crate::db::write_transaction;
 use crate::domain::LoginName;
 use crate::{db, ids};
 
@@ -96,17 +95,15 @@ impl AuthService {
         let refresh = self.secret_tokens.generate();
         let token_hash = self.secret_tokens.hash(&refresh);
         let (user_id, subject, device) = (user.id.clone(), subject.clone(), device_id.to_string());
-        let session = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                second_step(conn)?;
-                let now = clock::now();
-                if let Subject::Account { user_id } = &subject {
-                    db::users::reset_failed_logins(conn, user_id)?;
-                }
-                db::devices::trust(conn, &device, &user_id, now)?;
-                audit::record(conn, AuditKind::Login, Some(&user_id), &Actor::user(&user_id), &client, "")?;
-                open_session(conn, &settings, &user_id, &client, &token_hash, now)
-            })
+        let session = db::write(&self.pool, move |conn| {
+            second_step(conn)?;
+            let now = clock::now();
+            if let Subject::Account { user_id } = &subject {
+                db::users::reset_failed_logins(conn, user_id)?;
+            }
+            db::devices::trust(conn, &device, &user_id, now)?;
+            audit::record(conn, AuditKind::Login, Some(&user_id), &Actor::user(&user_id), &client, "")?;
+            open_session(conn, &settings, &user_id, &client, &token_hash, now)
         })
         .await?;
         let mut issued = self.issue(user, session, refresh)?;
@@ -126,7 +123,7 @@ impl AuthService {
         let admitted = self.admit(&subject).await?;
         let outcome = if self.password_matches(user_id, password).await? {
             let uid = user_id.to_string();
-            db::run(&self.pool, move |conn| Ok::<_, AuthError>(db::users::reset_failed_logins(conn, &uid)?)).await?;
+            db::write(&self.pool, move |conn| Ok::<_, AuthError>(db::users::reset_failed_logins(conn, &uid)?)).await?;
             Ok(())
         } else {
             self.record_failure(Some(&subject), client.clone()).await?;
@@ -183,33 +180,31 @@ impl AuthService {
         attempt: Attempt,
     ) -> Result<(), AuthError> {
         let subject = subject.cloned();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let Some(subject) = &subject else {
-                    audit::record(conn, AuditKind::LoginFailed, None, &Actor::Anonymous, &client, "unknown user")?;
-                    return Ok(());
-                };
-                let now = clock::now();
-                let user_id = subject.user_id();
-                let (count, who) = match subject {
-                    Subject::Account { user_id } => (db::users::record_failure(conn, user_id, now)?, "account"),
-                    Subject::TrustedDevice { device_id, user_id } => {
-                        (db::devices::record_failure(conn, device_id, user_id, now)?, "trusted device")
-                    }
-                };
-                let (kind, what) = match attempt {
-                    Attempt::Password => (AuditKind::LoginFailed, "wrong password"),
-                    Attempt::SecondFactor => (AuditKind::MfaFailed, "wrong second-factor code"),
-                };
-                let detail = format!("{what} ({who}: failure {count} in a row)");
-                audit::record(conn, kind, Some(user_id), &Actor::Anonymous, &client, &detail)?;
-                let delay = super::throttle::delay_after(count);
-                if delay > 0 {
-                    let detail = format!("{who} throttled: {count} failures in a row, next attempt in {delay} s");
-                    audit::record(conn, AuditKind::RateLimited, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+        db::write(&self.pool, move |conn| {
+            let Some(subject) = &subject else {
+                audit::record(conn, AuditKind::LoginFailed, None, &Actor::Anonymous, &client, "unknown user")?;
+                return Ok(());
+            };
+            let now = clock::now();
+            let user_id = subject.user_id();
+            let (count, who) = match subject {
+                Subject::Account { user_id } => (db::users::record_failure(conn, user_id, now)?, "account"),
+                Subject::TrustedDevice { device_id, user_id } => {
+                    (db::devices::record_failure(conn, device_id, user_id, now)?, "trusted device")
                 }
-                Ok::<_, AuthError>(())
-            })
+            };
+            let (kind, what) = match attempt {
+                Attempt::Password => (AuditKind::LoginFailed, "wrong password"),
+                Attempt::SecondFactor => (AuditKind::MfaFailed, "wrong second-factor code"),
+            };
+            let detail = format!("{what} ({who}: failure {count} in a row)");
+            audit::record(conn, kind, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+            let delay = super::throttle::delay_after(count);
+            if delay > 0 {
+                let detail = format!("{who} throttled: {count} failures in a row, next attempt in {delay} s");
+                audit::record(conn, AuditKind::RateLimited, Some(user_id), &Actor::Anonymous, &client, &detail)?;
+            }
+            Ok::<_, AuthError>(())
         })
         .await
     }

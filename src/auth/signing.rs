@@ -57,25 +57,23 @@ impl AuthService {
         let sealed = seal::seal(&self.secret_tokens.key_sealing_key(), &kid, pem.as_bytes())
             .map_err(|e| AuthError::Unexpected(e.into()))?;
         let new_kid = kid.clone();
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let retired = db::signing_keys::retire_live(conn, name, now)?;
-                db::signing_keys::insert(
-                    conn,
-                    &SigningKeyRow {
-                        kid: kid.clone(),
-                        alg: name.into(),
-                        private_sealed: sealed,
-                        created_at: now,
-                        retired_at: None,
-                    },
-                )?;
-                db::revocations::record(conn, "", &db::revocations::Change::KeysRotated, None, now)?;
-                let detail = format!("alg={name} kid={kid} retired={retired}");
-                audit::record(conn, AuditKind::KeysRotated, None, &Actor::Cli, &client, &detail)?;
-                Ok::<_, AuthError>(())
-            })
+        db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            let retired = db::signing_keys::retire_live(conn, name, now)?;
+            db::signing_keys::insert(
+                conn,
+                &SigningKeyRow {
+                    kid: kid.clone(),
+                    alg: name.into(),
+                    private_sealed: sealed,
+                    created_at: now,
+                    retired_at: None,
+                },
+            )?;
+            db::revocations::record(conn, "", &db::revocations::Change::KeysRotated, None, now)?;
+            let detail = format!("alg={name} kid={kid} retired={retired}");
+            audit::record(conn, AuditKind::KeysRotated, None, &Actor::Cli, &client, &detail)?;
+            Ok::<_, AuthError>(())
         })
         .await?;
         self.apply_revocations().await?;

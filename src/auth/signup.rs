@@ -6,7 +6,7 @@ use super::{AuthError, AuthService, Issued};
 use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::db::users::{NewUser, UserRow};
-use crate::db::{self, write_transaction, AnyConnection};
+use crate::db::{self, AnyConnection};
 use crate::domain::{Email, Password, Role, Username};
 use crate::ids;
 
@@ -32,16 +32,14 @@ impl AuthService {
         let settings = self.settings.clone();
         let device_id = ids::random_b64(16);
         let device = device_id.clone();
-        let (user, session) = db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let id = insert_account(conn, &username, &email, &hash, role, now)?;
-                db::devices::trust(conn, &device, &id, now)?;
-                audit::record(conn, AuditKind::Signup, Some(&id), &Actor::user(&id), &client, "")?;
-                let session = open_session(conn, &settings, &id, &client, &token_hash, now)?;
-                let user = db::users::find(conn, &id)?.ok_or(AuthError::NotFound)?;
-                Ok::<_, AuthError>((user, session))
-            })
+        let (user, session) = db::write(&self.pool, move |conn| {
+            let now = clock::now();
+            let id = insert_account(conn, &username, &email, &hash, role, now)?;
+            db::devices::trust(conn, &device, &id, now)?;
+            audit::record(conn, AuditKind::Signup, Some(&id), &Actor::user(&id), &client, "")?;
+            let session = open_session(conn, &settings, &id, &client, &token_hash, now)?;
+            let user = db::users::find(conn, &id)?.ok_or(AuthError::NotFound)?;
+            Ok::<_, AuthError>((user, session))
         })
         .await?;
         let mut issued = self.issue(user, session, refresh)?;
@@ -58,19 +56,17 @@ impl AuthService {
         role: Role,
     ) -> Result<UserRow, AuthError> {
         let hash = self.hasher.hash(password.secret()).await?;
-        db::run(&self.pool, move |conn| {
-            write_transaction(conn, |conn| {
-                let id = insert_account(conn, &username, &email, &hash, role, clock::now())?;
-                audit::record(
-                    conn,
-                    AuditKind::UserCreated,
-                    Some(&id),
-                    &Actor::Cli,
-                    &Requester::cli(),
-                    &format!("role={role}"),
-                )?;
-                db::users::find(conn, &id)?.ok_or(AuthError::NotFound)
-            })
+        db::write(&self.pool, move |conn| {
+            let id = insert_account(conn, &username, &email, &hash, role, clock::now())?;
+            audit::record(
+                conn,
+                AuditKind::UserCreated,
+                Some(&id),
+                &Actor::Cli,
+                &Requester::cli(),
+                &format!("role={role}"),
+            )?;
+            db::users::find(conn, &id)?.ok_or(AuthError::NotFound)
         })
         .await
     }

@@ -21,6 +21,8 @@ pub struct Pool {
     connections: diesel::r2d2::Pool<AnyManager>,
     health: Arc<Health>,
     url: DatabaseUrl,
+    /// SQLite's write queue (see `db::write`): fair, first come first served.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -111,6 +113,15 @@ impl Pool {
 
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
+    }
+
+    /// This request's turn to write: on SQLite after every writer that asked before it; on
+    /// PostgreSQL at once.
+    pub(super) async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.url.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 }
 
@@ -217,7 +228,7 @@ pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::Po
     // A shared in-memory SQLite database vanishes with its last connection: keep one open.
     let builder = if url.is_in_memory() { builder.min_idle(Some(1)) } else { builder };
     let connections = builder.build(AnyManager { url: url.clone() })?;
-    Ok(Pool { connections, health: Arc::default(), url: url.clone() })
+    Ok(Pool { connections, health: Arc::default(), url: url.clone(), writer: Arc::default() })
 }
 
 impl DatabaseUrl {
