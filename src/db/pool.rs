@@ -43,6 +43,9 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Connections kept open while nothing happens.
+const IDLE_CONNECTIONS: u32 = 2;
+
 /// How long a request may wait for a connection while the database is believed up.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Waits are sliced so that a request notices within this long that the database went down.
@@ -224,9 +227,13 @@ impl ManageConnection for AnyManager {
 }
 
 pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::PoolError> {
-    let builder = diesel::r2d2::Pool::builder().max_size(size).connection_timeout(CHECKOUT_TIMEOUT);
-    // A shared in-memory SQLite database vanishes with its last connection: keep one open.
-    let builder = if url.is_in_memory() { builder.min_idle(Some(1)) } else { builder };
+    // Connections open as load asks for them (each costs memory: a PostgreSQL backend, a SQLite
+    // page cache), and a couple stay open when idle. That couple also keeps a shared in-memory
+    // SQLite database alive, which vanishes with its last connection.
+    let builder = diesel::r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(IDLE_CONNECTIONS.min(size)))
+        .connection_timeout(CHECKOUT_TIMEOUT);
     let connections = builder.build(AnyManager { url: url.clone() })?;
     Ok(Pool { connections, health: Arc::default(), url: url.clone(), writer: Arc::default() })
 }
