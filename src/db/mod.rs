@@ -13,6 +13,7 @@ pub mod tokens;
 pub mod users;
 
 mod pool;
+mod writer;
 
 pub use pool::{build_pool, run_migrations, Backend, DatabaseUrl, Pool};
 
@@ -87,27 +88,19 @@ where
     })
 }
 
-/// Runs `work` in a write transaction (see `write_transaction`) on the blocking pool.
-///
-/// SQLite has one writer at a time; left to the busy timeout, concurrent writers sleep and
-/// retry, and whoever retries at the right moment wins, so under load a few wait for seconds.
-/// Here they queue instead, in arrival order, before they take a connection: one write
-/// transaction runs at a time and none spins. PostgreSQL locks rows, not the database, so its
-/// writers run concurrently.
+/// Runs `work` in a write transaction: on SQLite by its one writer thread (see `writer.rs`),
+/// on PostgreSQL, which locks rows rather than the database, on the blocking pool.
 pub async fn write<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
 {
-    // The turn is held until the transaction ends, even if the request is dropped meanwhile.
-    let turn = pool.writer_turn().await;
-    run(pool, move |conn| {
-        let outcome = write_transaction(conn, work);
-        drop(turn);
-        outcome
-    })
-    .await
+    match pool.writer() {
+        Some(_) if pool.is_down() => Err(E::from(DbError::Down)),
+        Some(writer) => writer.write(work).await,
+        None => run(pool, move |conn| write_transaction(conn, work)).await,
+    }
 }
 
 /// Runs `work` with a pooled connection on the blocking pool, never on an async worker.

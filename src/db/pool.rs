@@ -21,8 +21,8 @@ pub struct Pool {
     connections: diesel::r2d2::Pool<AnyManager>,
     health: Arc<Health>,
     url: DatabaseUrl,
-    /// SQLite's write queue (see `db::write`): fair, first come first served.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's one writer (see `writer.rs`); PostgreSQL writes through the pool.
+    writer: Option<Arc<super::writer::Writer>>,
 }
 
 #[derive(Default)]
@@ -118,13 +118,8 @@ impl Pool {
         &self.url
     }
 
-    /// This request's turn to write: on SQLite after every writer that asked before it; on
-    /// PostgreSQL at once.
-    pub(super) async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.url.backend {
-            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
-            Backend::Postgres => None,
-        }
+    pub(super) fn writer(&self) -> Option<&super::writer::Writer> {
+        self.writer.as_deref()
     }
 }
 
@@ -226,7 +221,7 @@ impl ManageConnection for AnyManager {
     }
 }
 
-pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::PoolError> {
+pub fn build_pool(url: &DatabaseUrl, size: u32) -> anyhow::Result<Pool> {
     // Connections open as load asks for them (each costs memory: a PostgreSQL backend, a SQLite
     // page cache), and a couple stay open when idle. That couple also keeps a shared in-memory
     // SQLite database alive, which vanishes with its last connection.
@@ -235,10 +230,19 @@ pub fn build_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, diesel::r2d2::Po
         .min_idle(Some(IDLE_CONNECTIONS.min(size)))
         .connection_timeout(CHECKOUT_TIMEOUT);
     let connections = builder.build(AnyManager { url: url.clone() })?;
-    Ok(Pool { connections, health: Arc::default(), url: url.clone(), writer: Arc::default() })
+    let writer = match url.backend {
+        Backend::Sqlite => Some(Arc::new(super::writer::Writer::start(url.clone())?)),
+        Backend::Postgres => None,
+    };
+    Ok(Pool { connections, health: Arc::default(), url: url.clone(), writer })
 }
 
 impl DatabaseUrl {
+    /// A connection set up as the pool's are, outside it (SQLite's writer).
+    pub(super) fn open_pooled(&self) -> Result<AnyConnection, diesel::r2d2::Error> {
+        AnyManager { url: self.clone() }.connect()
+    }
+
     /// A connection of its own, outside the pool (the revocation feed's).
     pub fn connect(&self) -> diesel::ConnectionResult<AnyConnection> {
         match self.backend {
