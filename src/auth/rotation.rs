@@ -72,13 +72,18 @@ fn rotate(
     let now = clock::now();
     let hash = tokens.hash(raw);
     db::sessions::lock_for_token(conn, &hash)?;
-    let won = db::tokens::claim(conn, &hash, now)?;
-    let token = db::tokens::find_by_hash(conn, &hash)?.ok_or(AuthError::InvalidRefreshToken)?;
-    let session = db::sessions::find(conn, &token.session_id)?.ok_or(AuthError::InvalidRefreshToken)?;
+    // The common case, a live token, costs one statement; the others look the row up.
+    let claimed = db::tokens::claim(conn, &hash, now)?;
+    let won = claimed.is_some();
+    let token = match claimed {
+        Some(token) => token,
+        None => db::tokens::find_by_hash(conn, &hash)?.ok_or(AuthError::InvalidRefreshToken)?,
+    };
+    let (session, user) =
+        db::sessions::find_with_user(conn, &token.session_id)?.ok_or(AuthError::InvalidRefreshToken)?;
     if !session.is_live(now) || token.revoked_at.is_some() {
         return Err(AuthError::InvalidRefreshToken);
     }
-    let user = db::users::find(conn, &session.user_id)?.ok_or(AuthError::InvalidRefreshToken)?;
     if won {
         return issue_successor(conn, tokens, settings, raw, &session, user, requester, now).map(Rotation::Issued);
     }

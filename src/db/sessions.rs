@@ -1,7 +1,8 @@
 //! Queries on `sessions`: one row per sign-in.
 use diesel::prelude::*;
 
-use super::schema::{refresh_tokens, sessions};
+use super::schema::{refresh_tokens, sessions, users};
+use super::users::UserRow;
 use super::AnyConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -42,6 +43,16 @@ pub fn insert(conn: &mut AnyConnection, session: &SessionRow) -> QueryResult<()>
 
 pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<SessionRow>> {
     sessions::table.find(id).select(SessionRow::as_select()).first(conn).optional()
+}
+
+/// A session with its user, in one query.
+pub fn find_with_user(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<(SessionRow, UserRow)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(id))
+        .select((SessionRow::as_select(), UserRow::as_select()))
+        .first(conn)
+        .optional()
 }
 
 /// The user's sessions that can still be refreshed, most recently used first.

@@ -29,18 +29,27 @@ pub fn find_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<
 }
 
 /// Claims a live token for rotation: the compare-and-set that lets exactly one of many
-/// concurrent refreshes win. It is a write, so on SQLite it also takes the write lock first.
-pub fn claim(conn: &mut AnyConnection, hash: &str, now: i64) -> QueryResult<bool> {
-    diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(hash))
-            .filter(refresh_tokens::used_at.is_null())
-            .filter(refresh_tokens::revoked_at.is_null())
-            .filter(refresh_tokens::expires_at.gt(now)),
-    )
-    .set(refresh_tokens::used_at.eq(now))
-    .execute(conn)
-    .map(|n| n == 1)
+/// concurrent refreshes win, returning the claimed row (`None`: not claimable). It is a write,
+/// so on SQLite it also takes the write lock first.
+pub fn claim(conn: &mut AnyConnection, hash: &str, now: i64) -> QueryResult<Option<RefreshTokenRow>> {
+    // RETURNING is not available through the multi-backend connection: built for each backend.
+    macro_rules! claim_query {
+        () => {
+            diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(hash))
+                    .filter(refresh_tokens::used_at.is_null())
+                    .filter(refresh_tokens::revoked_at.is_null())
+                    .filter(refresh_tokens::expires_at.gt(now)),
+            )
+            .set(refresh_tokens::used_at.eq(now))
+            .returning(RefreshTokenRow::as_returning())
+        };
+    }
+    match conn {
+        AnyConnection::Postgresql(pg) => claim_query!().get_result(pg).optional(),
+        AnyConnection::Sqlite(lite) => claim_query!().get_result(lite).optional(),
+    }
 }
 
 pub fn revoke_for_session(conn: &mut AnyConnection, session_id: &str, now: i64) -> QueryResult<usize> {
