@@ -157,7 +157,7 @@ pub async fn user_sessions(
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[utoipa::path(delete, path = "/api/admin/sessions/{id}", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(delete, path = "/api/admin/sessions/{id}", operation_id = "admin_revoke_session", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "The session has ended"),
         (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
@@ -174,7 +174,7 @@ pub async fn revoke_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/admin/users/{id}/logout-all", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(post, path = "/api/admin/users/{id}/logout-all", operation_id = "admin_logout_all", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "Every session of the user has ended, access tokens included"),
         (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
@@ -190,7 +190,7 @@ pub async fn logout_all(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(delete, path = "/api/admin/users/{id}/mfa", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(delete, path = "/api/admin/users/{id}/mfa", operation_id = "admin_reset_mfa", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "TOTP, recovery codes and passkeys are gone; the user's sessions have ended"),
         (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
@@ -242,7 +242,7 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
-#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/api/admin/audit", operation_id = "admin_audit", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(AuditQuery),
     responses(
         (status = 200, description = "Audit events, newest first", body = Vec<AuditEvent>),
         (status = 400, description = "invalid_request: page, per_page, user_id or kind invalid"),

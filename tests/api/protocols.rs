@@ -124,6 +124,18 @@ async fn the_openapi_document_is_generated_for_every_route_the_router_serves() {
     for (method, path) in portcullis::routes::openapi::documented() {
         assert!(routes.contains(&(method.clone(), path.clone())), "{method} {path} is documented but not served");
     }
+    // OpenAPI 3.1 requires every operationId to be unique across the document.
+    let mut operation_ids = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str() {
+                if let Some(first) = operation_ids.insert(id.to_string(), format!("{method} {path}")) {
+                    panic!("operationId {id} is used by {first} and {method} {path}");
+                }
+            }
+        }
+    }
+    assert!(!operation_ids.is_empty());
     // Both body types where both are accepted; a form carries the CSRF token and `next`, and
     // is answered with a 303; every body can be refused as too large or of the wrong type.
     let signup = &doc["paths"]["/auth/signup"]["post"];
