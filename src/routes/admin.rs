@@ -99,11 +99,16 @@ pub struct AuditEvent {
     pub at: String,
     #[schema(value_type = super::openapi::AuditKindName)]
     pub kind: String,
+    #[schema(required = true)]
     pub user_id: Option<String>,
+    #[schema(required = true)]
     pub actor: Option<String>,
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
     /// The user agent in words, as the session lists say it.
+    #[schema(required = true)]
     pub device: Option<String>,
     pub detail: String,
 }

@@ -164,10 +164,48 @@ async fn the_openapi_document_is_generated_for_every_route_the_router_serves() {
     assert_eq!(doc["components"]["schemas"]["RoleName"]["enum"], json!(["user", "admin"]));
     let audit_event = &doc["components"]["schemas"]["AuditEvent"]["properties"];
     assert_eq!(audit_event["user_id"]["type"], json!(["string", "null"]));
+    // Request schemas require only what the server requires.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["OAuthTokenRequest"]["required"], json!(["grant_type"]));
+    assert_eq!(
+        schemas["OAuthTokenRequest"]["properties"]["grant_type"]["enum"],
+        json!(["password", "refresh_token", "http://auth0.com/oauth/grant-type/mfa-otp"])
+    );
+    assert!(schemas["FormMeta"]["required"].is_null(), "{}", schemas["FormMeta"]);
+    assert!(schemas["RefreshRequest"]["required"].is_null(), "{}", schemas["RefreshRequest"]);
+    for path in ["/auth/refresh", "/auth/logout"] {
+        assert_ne!(doc["paths"][path]["post"]["requestBody"]["required"], json!(true), "{path}: the body is optional");
+    }
+    // The token endpoint answers body problems with RFC 6749's 400: no form conventions there.
+    let token_endpoint = &doc["paths"]["/oauth/token"]["post"];
+    for status in ["303", "415"] {
+        assert!(token_endpoint["responses"][status].is_null(), "/oauth/token never answers {status}");
+    }
+    assert_eq!(
+        token_endpoint["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"],
+        "#/components/schemas/OAuthTokenRequest"
+    );
+    // Response types state what is always present, and which values are enumerated.
+    assert_eq!(schemas["User"]["properties"]["role"]["$ref"], "#/components/schemas/RoleName");
+    let passkey_required = schemas["Passkey"]["required"].as_array().unwrap();
+    assert!(passkey_required.contains(&json!("last_used_at")), "{}", schemas["Passkey"]);
+    let audit_required = schemas["AuditEvent"]["required"].as_array().unwrap();
+    for field in ["user_id", "actor", "ip", "user_agent", "device"] {
+        assert!(audit_required.contains(&json!(field)), "AuditEvent.{field} is always present (maybe null)");
+    }
+    // A 429 documents the headers it carries.
+    let limited = &doc["paths"]["/auth/login"]["post"]["responses"]["429"]["headers"];
+    for header in ["Retry-After", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Limit", "RateLimit-Policy"] {
+        assert!(limited[header]["schema"].is_object(), "429 lacks {header}: {limited}");
+    }
     // How each operation authenticates.
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["refreshCookie"]["in"], "cookie");
+    assert!(
+        schemes["refreshCookie"]["description"].as_str().unwrap().contains("Path=/;"),
+        "the cookie is set with Path=/"
+    );
     assert_eq!(doc["paths"]["/api/me"]["get"]["security"][0], json!({"bearer": []}));
     assert!(doc["paths"]["/auth/login"]["post"]["security"].is_null());
 }
