@@ -94,6 +94,13 @@ async fn every_route_answers_its_methods_and_405_with_allow_for_the_rest() {
             "{method} {path} is listed but answered {}",
             response.status()
         );
+        // HEAD, which `Allow` lists beside every GET, answers as the GET does, without a body.
+        if method == reqwest::Method::GET {
+            let head = app.api.head(app.url(&path)).send().await.unwrap();
+            assert_eq!(head.status(), response.status(), "HEAD {path}");
+            assert_eq!(head.headers().get("content-type"), response.headers().get("content-type"), "HEAD {path}");
+            assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has a body");
+        }
         let allowed = portcullis::routes::methods::allowed(&path);
         for other in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS"] {
             if allowed.contains(&other) {
@@ -118,4 +125,22 @@ async fn every_route_answers_its_methods_and_405_with_allow_for_the_rest() {
     let body: serde_json::Value =
         app.api.request(reqwest::Method::TRACE, app.url("/api/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[actix_web::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    for path in ["/healthz", "/openapi.json"] {
+        let get = app.api.get(app.url(path)).send().await.unwrap();
+        let head = app.api.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {path}");
+        for name in ["content-type", "cache-control"] {
+            assert_eq!(head.headers().get(name), get.headers().get(name), "HEAD {path}: {name}");
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has a body");
+    }
+    // HEAD of a path that takes no GET is still a 405.
+    let refused = app.api.head(app.url("/auth/login")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(refused.headers()["allow"], "POST");
 }
