@@ -12,6 +12,10 @@ dual! {
         assert_eq!(app.get_bearer("/api/me", &access).await.status(), StatusCode::OK);
         let wrong = app.post_json(&app.api, "/auth/login", json!({"username": "alice", "password": "a wrong password"})).await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        // Invented methods share one label value: a client cannot create series without bound.
+        let invented = reqwest::Method::from_bytes(b"FROBNICATE").unwrap();
+        app.api.request(invented, app.url("/healthz")).send().await.unwrap();
+        app.api.head(app.url("/healthz")).send().await.unwrap();
         let port = app.metrics_port.expect("a metrics listener");
         let scrape = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
         assert_eq!(scrape.status(), StatusCode::OK);
@@ -28,9 +32,15 @@ dual! {
             "portcullis_db_pool_connections_in_use ",
             "portcullis_db_pool_checkouts_total ",
             "portcullis_db_pool_wait_seconds_bucket",
+            r#"portcullis_http_requests_total{method="other","#,
+            r#"portcullis_http_requests_total{method="HEAD",route="/healthz",status="200"}"#,
+            // Both limiters' refusal counters exist from the start.
+            r#"portcullis_rate_limit_refusals_total{limiter="per_ip"}"#,
+            r#"portcullis_rate_limit_refusals_total{limiter="account_throttle"}"#,
         ] {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");
         }
+        assert!(!text.contains("FROBNICATE"), "{text}");
         // Never on the public address.
         assert_eq!(app.api.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     }
@@ -43,7 +53,11 @@ dual! {
         }
         let port = app.metrics_port.unwrap();
         let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
-        assert!(text.contains(r#"portcullis_rate_limit_refusals_total{limiter="account_throttle"}"#), "{text}");
+        let refusals = text
+            .lines()
+            .find_map(|line| line.strip_prefix(r#"portcullis_rate_limit_refusals_total{limiter="account_throttle"} "#))
+            .and_then(|value| value.parse::<u64>().ok());
+        assert!(refusals.is_some_and(|n| n >= 1), "{text}");
     }
 
     async fn every_response_carries_a_request_id(db: Db) {
