@@ -8,11 +8,11 @@ use actix_web::HttpResponse;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::request_body::RequestBody;
-use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
 };
-use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::*;
@@ -132,7 +132,18 @@ fn complete(path: &str, operation: &mut Operation) {
     // no CSRF token, no `next`, never a redirect, never a 415.
     let rfc6749 = path == TOKEN_ENDPOINT;
     let mut takes_form = false;
-    if let Some(RequestBody { content, .. }) = operation.request_body.as_mut() {
+    if let Some(RequestBody { content, required, .. }) = operation.request_body.as_mut() {
+        // An optional body (`Option<T>` in the attribute) may be absent; it is never `null`.
+        if *required != Some(Required::True) {
+            for media in content.values_mut() {
+                if let Some(RefOr::T(Schema::OneOf(one_of))) = &media.schema {
+                    let mut items = one_of.items.iter().filter(|item| !is_null(item));
+                    if let (Some(item), None) = (items.next(), items.next()) {
+                        media.schema = Some(item.clone());
+                    }
+                }
+            }
+        }
         // A form carries the CSRF token and the page to return to beside its own fields.
         if let Some(form) = content.get_mut(FORM).filter(|_| !rfc6749) {
             takes_form = true;
@@ -170,6 +181,10 @@ fn complete(path: &str, operation: &mut Operation) {
             }
         }
     }
+}
+
+fn is_null(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(object)) if object.schema_type == SchemaType::Type(Type::Null))
 }
 
 fn add_rate_limit_headers(response: &mut utoipa::openapi::Response) {

@@ -174,7 +174,13 @@ async fn the_openapi_document_is_generated_for_every_route_the_router_serves() {
     assert!(schemas["FormMeta"]["required"].is_null(), "{}", schemas["FormMeta"]);
     assert!(schemas["RefreshRequest"]["required"].is_null(), "{}", schemas["RefreshRequest"]);
     for path in ["/auth/refresh", "/auth/logout"] {
-        assert_ne!(doc["paths"][path]["post"]["requestBody"]["required"], json!(true), "{path}: the body is optional");
+        let body = &doc["paths"][path]["post"]["requestBody"];
+        assert_ne!(body["required"], json!(true), "{path}: the body is optional");
+        // Absent, not null: the schema is the body's own.
+        assert_eq!(
+            body["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/RefreshRequest",
+            "{path}"
+        );
     }
     // The token endpoint answers body problems with RFC 6749's 400: no form conventions there.
     let token_endpoint = &doc["paths"]["/oauth/token"]["post"];
