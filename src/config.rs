@@ -110,23 +110,40 @@ impl Settings {
         if jwt_secret.expose_secret() == jwt_refresh_secret.expose_secret() {
             return Err(bad("JWT_REFRESH_SECRET", "must differ from JWT_SECRET"));
         }
-        // HS256 rotation: the old secret still verifies (never signs) while its tokens may live.
-        let jwt_secret_previous = match get("JWT_SECRET_PREVIOUS").filter(|v| !v.is_empty()) {
-            Some(v) if env == Environment::Production && v.len() < 32 => {
-                return Err(bad("JWT_SECRET_PREVIOUS", "must be at least 32 bytes in production"))
-            }
-            Some(v) if v == jwt_secret.expose_secret() => {
-                return Err(bad("JWT_SECRET_PREVIOUS", "must differ from JWT_SECRET"))
-            }
-            Some(v) => Some(SecretString::from(v)),
-            None => None,
-        };
         let jwt_algorithm = match get("JWT_ALGORITHM").as_deref() {
             None | Some("HS256") => JwtAlgorithm::Hs256,
             Some("EdDSA") => JwtAlgorithm::EdDsa,
             Some("ES256") => JwtAlgorithm::Es256,
             Some(_) => return Err(bad("JWT_ALGORITHM", "must be HS256, EdDSA or ES256")),
         };
+        // HS256 rotation: the old secret still verifies (never signs) while its tokens may live.
+        let jwt_secret_previous = match get("JWT_SECRET_PREVIOUS").filter(|v| !v.is_empty()) {
+            // Asymmetric keys rotate with `rotate-keys`; a secret here would never be used.
+            Some(_) if jwt_algorithm != JwtAlgorithm::Hs256 => {
+                return Err(bad("JWT_SECRET_PREVIOUS", "is for HS256 only (asymmetric keys rotate with rotate-keys)"))
+            }
+            Some(v) if env == Environment::Production && v.len() < 32 => {
+                return Err(bad("JWT_SECRET_PREVIOUS", "must be at least 32 bytes in production"))
+            }
+            Some(v) if v == jwt_secret.expose_secret() => {
+                return Err(bad("JWT_SECRET_PREVIOUS", "must differ from JWT_SECRET"))
+            }
+            Some(v) if v == jwt_refresh_secret.expose_secret() => {
+                return Err(bad("JWT_SECRET_PREVIOUS", "must differ from JWT_REFRESH_SECRET"))
+            }
+            Some(v) => Some(SecretString::from(v)),
+            None => None,
+        };
+        // Read by `logging::init`, which starts before the settings; checked here so that a typo
+        // stops the server instead of logging in another format or at another level.
+        match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") | Some("json") => {}
+            Some(_) => return Err(bad("LOG_FORMAT", "must be text or json")),
+        }
+        if let Some(filter) = get("RUST_LOG") {
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .map_err(|e| bad("RUST_LOG", format!("is not a log filter ({})", e.to_string().replace('\n', " "))))?;
+        }
         let cookie_secure = parse_or("COOKIE_SECURE", get("COOKIE_SECURE"), Some(true), parse_bool)?;
         let settings = Settings {
             addr,

@@ -1,6 +1,7 @@
 //! Logging: one span per request carrying its id (echoed in `X-Request-Id`), into the service
 //! and database work it causes; one line per request with the path only (query strings can
 //! carry tokens). `LOG_FORMAT=json` writes one JSON object per line for log pipelines.
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -17,10 +18,18 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Colours only for a person at a terminal: a file or a pipe gets plain text.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
     let _ = match std::env::var("LOG_FORMAT").as_deref() {
-        Ok("json") => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
-        _ => builder.try_init(),
+        // A log pipeline routes and filters by the emitting module.
+        Ok("json") => builder
+            .json()
+            .with_target(true)
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        _ => builder.with_target(false).try_init(),
     };
 }
 

@@ -56,6 +56,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         HistogramOpts::new("db_pool_wait_seconds", "Time spent waiting for a database connection")
             .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
     )?;
+    // Both series exist from the start, so a scrape shows 0 before the first refusal.
+    for limiter in [Limiter::PerIp, Limiter::Throttle] {
+        refusals.with_label_values(&[limiter.label()]);
+    }
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(latency.clone()))?;
     registry.register(Box::new(auth_events.clone()))?;
@@ -102,8 +106,18 @@ static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| match build() {
 
 pub fn observe_request(route: &str, method: &str, status: u16, elapsed: Duration) {
     let Some(m) = metrics() else { return };
+    let method = method_label(method);
     m.requests.with_label_values(&[route, method, &status.to_string()]).inc();
     m.latency.with_label_values(&[route, method]).observe(elapsed.as_secs_f64());
+}
+
+/// The `method` label: the standard methods, and one `other` for the rest, so a client
+/// inventing methods cannot create series without bound.
+fn method_label(method: &str) -> &str {
+    match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        _ => "other",
+    }
 }
 
 /// An audited event: `outcome` is `failure` for the kinds that record one.
@@ -123,13 +137,18 @@ pub enum Limiter {
     Throttle,
 }
 
+impl Limiter {
+    fn label(self) -> &'static str {
+        match self {
+            Limiter::PerIp => "per_ip",
+            Limiter::Throttle => "account_throttle",
+        }
+    }
+}
+
 pub fn refused(limiter: Limiter) {
     let Some(m) = metrics() else { return };
-    let label = match limiter {
-        Limiter::PerIp => "per_ip",
-        Limiter::Throttle => "account_throttle",
-    };
-    m.refusals.with_label_values(&[label]).inc();
+    m.refusals.with_label_values(&[limiter.label()]).inc();
 }
 
 pub fn pool_checkout(waited: Duration) {

@@ -108,6 +108,8 @@ impl JwtKeys {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = settings.jwt_leeway;
         validation.validate_exp = true;
+        // Present `nbf` is honoured (RFC 7519 §4.1.5); it is not required, portcullis sets none.
+        validation.validate_nbf = true;
         let set = match settings.jwt_algorithm {
             JwtAlgorithm::Hs256 => {
                 let secret = settings.jwt_secret.expose_secret().as_bytes();
@@ -173,7 +175,7 @@ impl JwtKeys {
     }
 
     /// Checks signature (with the key the token names), the one configured algorithm, `typ`,
-    /// `iss`, `aud` and `exp`.
+    /// no `crit`, `iss`, `aud`, `exp` and `nbf`.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         if token.len() > 4096 {
             return Err(TokenError::Invalid);
@@ -183,7 +185,9 @@ impl JwtKeys {
             .typ
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt"));
-        if header.alg != self.algorithm || !typ_ok {
+        // RFC 7515 §4.1.11: a `crit` extension must be understood, and portcullis understands
+        // none. The header is parsed already, so the check costs nothing.
+        if header.alg != self.algorithm || !typ_ok || header.crit.is_some() {
             return Err(TokenError::Invalid);
         }
         let set = self.current();

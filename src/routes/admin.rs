@@ -99,11 +99,16 @@ pub struct AuditEvent {
     pub at: String,
     #[schema(value_type = super::openapi::AuditKindName)]
     pub kind: String,
+    #[schema(required = true)]
     pub user_id: Option<String>,
+    #[schema(required = true)]
     pub actor: Option<String>,
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
     /// The user agent in words, as the session lists say it.
+    #[schema(required = true)]
     pub device: Option<String>,
     pub detail: String,
 }
@@ -157,7 +162,7 @@ pub async fn user_sessions(
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[utoipa::path(delete, path = "/api/admin/sessions/{id}", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(delete, path = "/api/admin/sessions/{id}", operation_id = "admin_revoke_session", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "The session has ended"),
         (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
@@ -174,7 +179,7 @@ pub async fn revoke_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/admin/users/{id}/logout-all", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(post, path = "/api/admin/users/{id}/logout-all", operation_id = "admin_logout_all", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "Every session of the user has ended, access tokens included"),
         (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
@@ -190,7 +195,7 @@ pub async fn logout_all(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(delete, path = "/api/admin/users/{id}/mfa", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(delete, path = "/api/admin/users/{id}/mfa", operation_id = "admin_reset_mfa", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "TOTP, recovery codes and passkeys are gone; the user's sessions have ended"),
         (status = 401, description = "missing_token, invalid_token, token_expired"), (status = 403, description = "forbidden: not an administrator (or a cookie without the CSRF token)"),
@@ -242,7 +247,7 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
-#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/api/admin/audit", operation_id = "admin_audit", tag = "admin", security(("bearer" = []), ("accessCookie" = [])), params(AuditQuery),
     responses(
         (status = 200, description = "Audit events, newest first", body = Vec<AuditEvent>),
         (status = 400, description = "invalid_request: page, per_page, user_id or kind invalid"),

@@ -139,7 +139,7 @@ pub async fn confirm_logout_all(
     Ok(render(StatusCode::OK, &ConfirmPage { layout: Layout::new(&session, Some(&caller)), user: user.into() }))
 }
 
-#[utoipa::path(post, path = "/admin/users/{id}/logout-all", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(post, path = "/admin/users/{id}/logout-all", operation_id = "admin_page_logout_all", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
     responses(
         (status = 303, description = "Done: back to the user; not signed in: to /login"),
@@ -184,7 +184,7 @@ pub async fn confirm_reset_mfa(
     Ok(render(StatusCode::OK, &ConfirmMfaResetPage { layout: Layout::new(&session, Some(&caller)), user: user.into() }))
 }
 
-#[utoipa::path(post, path = "/admin/users/{id}/mfa/reset", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(post, path = "/admin/users/{id}/mfa/reset", operation_id = "admin_page_reset_mfa", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
     responses(
         (status = 303, description = "Done: back to the user; not signed in: to /login"),
@@ -203,7 +203,7 @@ pub async fn reset_mfa(
     Ok(back_to_user(&session, &caller, &user_id, "Second factors removed; every session of the user ended."))
 }
 
-#[utoipa::path(post, path = "/admin/sessions/{id}/revoke", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+#[utoipa::path(post, path = "/admin/sessions/{id}/revoke", operation_id = "admin_page_revoke_session", tag = "pages", security(("accessCookie" = []), ()), params(("id" = String, Path, description = "An id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content((super::extract::FormMeta = "application/x-www-form-urlencoded"))),
     responses(
         (status = 303, description = "Done: back to the page it came from; not signed in: to /login"),
@@ -259,7 +259,7 @@ pub async fn change_role(
     Ok(see_other(&format!("/admin/users/{user_id}")).finish())
 }
 
-#[utoipa::path(get, path = "/admin/audit", tag = "pages", security(("accessCookie" = []), ()), params(super::admin::AuditQuery),
+#[utoipa::path(get, path = "/admin/audit", operation_id = "admin_page_audit", tag = "pages", security(("accessCookie" = []), ()), params(super::admin::AuditQuery),
     responses(
         (status = 200, description = "The audit log, paged", content_type = "text/html", body = String),
         (status = 400, description = "invalid_request: page, per_page, user_id or kind invalid"),

@@ -178,7 +178,7 @@ pub async fn login(
 #[schema(as = RefreshRequest)]
 pub struct RefreshBody {
     /// A native client's refresh token; browsers send none and ride on the refresh cookie.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     refresh_token: Option<String>,
 }
 
@@ -201,7 +201,7 @@ fn refresh_source(req: &HttpRequest, body: RefreshBody) -> Option<RefreshSource>
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth",
     request_body(description = "A native client's token in the body; a browser's in the refresh cookie (with the CSRF token)",
-        content((RefreshBody = "application/json"), (RefreshBody = "application/x-www-form-urlencoded"))),
+        content((Option<RefreshBody> = "application/json"), (Option<RefreshBody> = "application/x-www-form-urlencoded"))),
     security(("refreshCookie" = []), ()),
     responses(
         (status = 200, description = "A new pair; the old refresh token is spent. `refresh_token` in the body only when it came in the body", body = super::bodies::TokenResponse),
@@ -290,7 +290,7 @@ impl LogoutCredential {
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     request_body(description = "Optional: a refresh token in the body names the session",
-        content((RefreshBody = "application/json"), (RefreshBody = "application/x-www-form-urlencoded"))),
+        content((Option<RefreshBody> = "application/json"), (Option<RefreshBody> = "application/x-www-form-urlencoded"))),
     security(("bearer" = []), ("refreshCookie" = []), ("accessCookie" = []), ()),
     responses(
         (status = 204, description = "The session has ended; cookies are cleared"),

@@ -11,6 +11,7 @@ pub struct User {
     pub id: String,
     pub username: String,
     pub email: String,
+    #[schema(value_type = super::openapi::RoleName)]
     pub role: String,
     pub created_at: String,
 }
@@ -31,7 +32,7 @@ pub struct TokenResponse {
     pub user: User,
     /// Only to a client that sent its refresh token in the body; browsers get the cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     pub refresh_token: Option<String>,
 }
 
@@ -85,6 +86,8 @@ pub struct PasskeyView {
     pub id: String,
     pub name: String,
     pub created_at: String,
+    /// Null until the passkey is first used.
+    #[schema(required = true)]
     pub last_used_at: Option<String>,
 }
 

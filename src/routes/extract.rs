@@ -39,11 +39,12 @@ pub struct Input<T> {
 /// The fields every form may carry besides its own.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct FormMeta {
-    /// The session's CSRF token (from the page, or `GET /auth/csrf`); required on every form.
-    #[schema(value_type = String)]
+    /// The session's CSRF token (from the page, or `GET /auth/csrf`); a form that acts on a
+    /// session needs it here or in `X-CSRF-Token`.
+    #[schema(value_type = String, required = false)]
     pub csrf_token: Option<String>,
     /// A local path to go to after success (anything else is ignored).
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     pub next: Option<String>,
 }
 

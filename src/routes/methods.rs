@@ -4,6 +4,7 @@
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, ALLOW};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 
 use super::{ADMIN_API_ROUTES, ADMIN_PAGE_ROUTES};
@@ -95,9 +96,19 @@ pub fn allowed(path: &str) -> Vec<&'static str> {
     methods
 }
 
-/// Whether some route serves `method` on `path`, or no route has the path (the router's 404):
-/// the hot path, without allocating. Only the routes with as many segments as the path are tried.
-fn passes(method: &str, path: &str) -> bool {
+/// What the route table says of a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Some route serves this method on this path (HEAD counts as GET).
+    Served,
+    /// Routes have this path, none with this method: 405.
+    WrongMethod,
+    /// No route has this path: the router's 404.
+    NoRoute,
+}
+
+/// The hot path, without allocating: only the routes with as many segments as the path are tried.
+fn verdict(method: &str, path: &str) -> Verdict {
     static BY_DEPTH: std::sync::OnceLock<Vec<Vec<(&'static str, &'static str)>>> = std::sync::OnceLock::new();
     let by_depth = BY_DEPTH.get_or_init(|| {
         let mut by_depth: Vec<Vec<(&str, &str)>> = Vec::new();
@@ -110,38 +121,68 @@ fn passes(method: &str, path: &str) -> bool {
         }
         by_depth
     });
-    let Some(candidates) = by_depth.get(path.split('/').count()) else { return true };
+    let Some(candidates) = by_depth.get(path.split('/').count()) else { return Verdict::NoRoute };
     let mut path_known = false;
     for &(route_method, template) in candidates {
         if matches(template, path) {
             if route_method.eq_ignore_ascii_case(method) || (method == "HEAD" && route_method == "get") {
-                return true;
+                return Verdict::Served;
             }
             path_known = true;
         }
     }
-    !path_known
+    if path_known {
+        Verdict::WrongMethod
+    } else {
+        Verdict::NoRoute
+    }
+}
+
+/// Whether `path` is inside a scope whose guards would otherwise answer an unknown path first
+/// (anonymous callers would get 401 or a redirect to the login page where an admin gets 404).
+fn in_guarded_scope(path: &str) -> bool {
+    ["/admin", "/api/admin"]
+        .iter()
+        .any(|scope| path.strip_prefix(scope).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
 pub async fn method_allowed(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if passes(req.method().as_str(), req.path()) {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    match verdict(req.method().as_str(), req.path()) {
+        Verdict::Served => {}
+        // Routing answers before guards: an unknown path is a 404 for everyone.
+        Verdict::NoRoute if in_guarded_scope(req.path()) => {
+            let response = super::refusal(req.request(), ApiError::NotFound);
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+        Verdict::NoRoute => return next.call(req).await.map(ServiceResponse::map_into_left_body),
+        Verdict::WrongMethod => return Ok(refuse_method(req)),
     }
+    // HEAD is served as GET (RFC 9110 §9.3.2): same status and headers; the HTTP/1 encoder
+    // remembers the request was a HEAD and sends no body. The request line, as logged and
+    // counted outside, stays HEAD.
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+/// `405` with `Allow`, or a redirect for a person who navigated to a form's address.
+fn refuse_method<B>(req: ServiceRequest) -> ServiceResponse<EitherBody<B>> {
     // A person who opens a form's address (a bookmark, a reload) is sent somewhere useful; a
     // GET that does not navigate (no `Accept: text/html`) is told the method is wrong.
-    if req.method() == actix_web::http::Method::GET && super::respond::wants_html(req.request()) {
+    if req.method() == Method::GET && super::respond::wants_html(req.request()) {
         let response = super::redirect::see_other("/dashboard").finish();
-        return Ok(req.into_response(response).map_into_right_body());
+        return req.into_response(response).map_into_right_body();
     }
     let allowed = allowed(req.path());
     let mut response = super::refusal(req.request(), ApiError::MethodNotAllowed);
     if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
         response.headers_mut().insert(ALLOW, value);
     }
-    Ok(req.into_response(response).map_into_right_body())
+    req.into_response(response).map_into_right_body()
 }
 
 #[cfg(test)]
@@ -157,5 +198,14 @@ mod tests {
         assert_eq!(allowed("/api/admin/users/x"), vec!["PATCH"]);
         assert_eq!(allowed("/healthz"), vec!["GET", "HEAD"]);
         assert!(allowed("/nope").is_empty());
+    }
+
+    #[test]
+    fn unknown_paths_inside_the_admin_scopes_are_told_apart() {
+        assert_eq!(verdict("GET", "/admin/anything"), Verdict::NoRoute);
+        assert!(in_guarded_scope("/admin/anything") && in_guarded_scope("/api/admin/x") && in_guarded_scope("/admin"));
+        assert!(!in_guarded_scope("/administrator") && !in_guarded_scope("/api/me"));
+        assert_eq!(verdict("HEAD", "/admin/audit"), Verdict::Served);
+        assert_eq!(verdict("POST", "/admin/audit"), Verdict::WrongMethod);
     }
 }

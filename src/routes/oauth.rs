@@ -16,20 +16,31 @@ use crate::error::ApiError;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[schema(as = OAuthTokenRequest)]
 pub struct TokenRequest {
-    #[schema(value_type = String, required = true, example = "password")]
+    /// Checked by the handler (a missing one is `invalid_request`, another one
+    /// `unsupported_grant_type`), so the field is optional in Rust but required in the document.
+    #[schema(schema_with = grant_type_schema, required = true)]
     grant_type: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     username: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     password: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     refresh_token: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     mfa_token: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     otp: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     recovery_code: Option<String>,
+}
+
+/// The grants `grant` takes, for the document.
+fn grant_type_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["password", "refresh_token", MFA_OTP_GRANT]))
+        .examples(["password"])
+        .build()
 }
 
 /// The second step for a native client whose password grant answered `mfa_required`: the

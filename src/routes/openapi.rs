@@ -5,13 +5,14 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::request_body::RequestBody;
-use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
 };
-use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::*;
@@ -20,6 +21,7 @@ use crate::domain::{EMAIL_MAX, EMAIL_PATTERN, PASSWORD_MAX_BYTES, PASSWORD_MIN_C
 pub const JSON: &str = "application/json";
 pub const FORM: &str = "application/x-www-form-urlencoded";
 pub const HTML: &str = "text/html";
+const TOKEN_ENDPOINT: &str = "/oauth/token";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -85,7 +87,7 @@ impl Modify for Conventions {
                 "refreshCookie",
                 SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                     super::cookies::REFRESH_COOKIE,
-                    "HttpOnly; SameSite=Strict; Path=/auth; needs the CSRF token (X-CSRF-Token or csrf_token)",
+                    "HttpOnly; SameSite=Strict; Path=/; needs the CSRF token (X-CSRF-Token or csrf_token)",
                 ))),
             ),
             // Declared so OAuth tooling (and fuzzers) know where credentials are minted.
@@ -126,10 +128,24 @@ impl Modify for Conventions {
 /// The shared answers of one operation.
 fn complete(path: &str, operation: &mut Operation) {
     let responses = &mut operation.responses.responses;
+    // RFC 6749's endpoint takes a bare form and answers every body problem with its own 400:
+    // no CSRF token, no `next`, never a redirect, never a 415.
+    let rfc6749 = path == TOKEN_ENDPOINT;
     let mut takes_form = false;
-    if let Some(RequestBody { content, .. }) = operation.request_body.as_mut() {
+    if let Some(RequestBody { content, required, .. }) = operation.request_body.as_mut() {
+        // An optional body (`Option<T>` in the attribute) may be absent; it is never `null`.
+        if *required != Some(Required::True) {
+            for media in content.values_mut() {
+                if let Some(RefOr::T(Schema::OneOf(one_of))) = &media.schema {
+                    let mut items = one_of.items.iter().filter(|item| !is_null(item));
+                    if let (Some(item), None) = (items.next(), items.next()) {
+                        media.schema = Some(item.clone());
+                    }
+                }
+            }
+        }
         // A form carries the CSRF token and the page to return to beside its own fields.
-        if let Some(form) = content.get_mut(FORM) {
+        if let Some(form) = content.get_mut(FORM).filter(|_| !rfc6749) {
             takes_form = true;
             if let Some(schema) = form.schema.take() {
                 let meta = RefOr::Ref(Ref::from_schema_name("FormMeta"));
@@ -137,9 +153,11 @@ fn complete(path: &str, operation: &mut Operation) {
             }
         }
         responses.entry("413".into()).or_insert_with(|| problem("payload_too_large: the body is over 4 KiB"));
-        responses
-            .entry("415".into())
-            .or_insert_with(|| problem("unsupported_media_type: the body is neither application/json nor a form"));
+        if !rfc6749 {
+            responses
+                .entry("415".into())
+                .or_insert_with(|| problem("unsupported_media_type: the body is neither application/json nor a form"));
+        }
     }
     if takes_form {
         responses.entry("303".into()).or_insert_with(|| {
@@ -151,6 +169,10 @@ fn complete(path: &str, operation: &mut Operation) {
             .entry("503".into())
             .or_insert_with(|| problem("unavailable: the database cannot be reached; retry after Retry-After"));
     }
+    // Every 429 carries the headers `error::rate_limit_headers` builds.
+    if let Some(RefOr::T(response)) = responses.get_mut("429") {
+        add_rate_limit_headers(response);
+    }
     // Every refusal is the contract's error body, or an HTML page to a browser.
     for (status, response) in responses.iter_mut() {
         if let (true, RefOr::T(response)) = (status.starts_with('4') || status.starts_with('5'), response) {
@@ -158,6 +180,31 @@ fn complete(path: &str, operation: &mut Operation) {
                 add_problem_content(response);
             }
         }
+    }
+}
+
+fn is_null(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(object)) if object.schema_type == SchemaType::Type(Type::Null))
+}
+
+fn add_rate_limit_headers(response: &mut utoipa::openapi::Response) {
+    let integer = || ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
+    let headers = [
+        ("Retry-After", integer(), "Seconds until a request can succeed"),
+        ("RateLimit-Remaining", integer(), "Requests left in the window: 0"),
+        ("RateLimit-Reset", integer(), "Seconds until the limit resets (as Retry-After)"),
+        ("RateLimit-Limit", integer(), "The per-IP limiter's burst (per-IP refusals only)"),
+        (
+            "RateLimit-Policy",
+            ObjectBuilder::new().schema_type(Type::String),
+            "The per-IP policy, `burst;w=seconds` (per-IP refusals only)",
+        ),
+    ];
+    for (name, schema, description) in headers {
+        response
+            .headers
+            .entry(name.to_string())
+            .or_insert_with(|| HeaderBuilder::new().schema(schema).description(Some(description)).build());
     }
 }
 

@@ -35,13 +35,17 @@ pub async fn status_list(
     responses((status = 200, description = "RFC 8414 server metadata (with `status_list_uris`)", body = Object)))]
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 pub async fn metadata(auth: web::Data<AuthService>) -> Result<HttpResponse, ApiError> {
-    let base = &auth.settings().public_url;
+    let settings = auth.settings();
+    let base = &settings.public_url;
     let status_list_uris = auth.status_list_uris().await?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "max-age=60")).json(serde_json::json!({
-        "issuer": base,
+        // The `iss` the tokens carry, so that a validator configured by discovery (RFC 9068 §4)
+        // accepts them; RFC 8414 also wants it to be this document's URL, which holds when
+        // JWT_ISSUER is set to PUBLIC_URL.
+        "issuer": settings.jwt_issuer,
         "token_endpoint": format!("{base}/oauth/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token"],
+        "grant_types_supported": ["password", "refresh_token", super::oauth::MFA_OTP_GRANT],
         "token_endpoint_auth_methods_supported": ["none"],
         "response_types_supported": [],
         "status_list_uris": status_list_uris,

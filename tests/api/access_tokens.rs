@@ -127,6 +127,26 @@ dual! {
         }
     }
 
+    async fn a_token_not_yet_valid_or_with_a_critical_extension_is_invalid(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let body = app.signup(&app.api, "alice").await;
+        let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+        let mut claims = serde_json::to_value(claims_for(&app, claims["sub"].as_str().unwrap(), claims["sid"].as_str().unwrap(), 600)).unwrap();
+        let sign = |header: &jsonwebtoken::Header, claims: &serde_json::Value| {
+            jsonwebtoken::encode(header, claims, &jsonwebtoken::EncodingKey::from_secret(b"test-access-secret-0123456789abcdef0123")).unwrap()
+        };
+        let header = jsonwebtoken::Header { typ: Some("at+jwt".into()), ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256) };
+        // The forgery is otherwise sound: signed with the real key, it is accepted.
+        assert_eq!(app.get_bearer("/api/me", &sign(&header, &claims)).await.status(), StatusCode::OK);
+        let critical = jsonwebtoken::Header { crit: Some(vec!["exp".into()]), ..header.clone() };
+        assert_error(app.get_bearer("/api/me", &sign(&critical, &claims)).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        claims["nbf"] = json!(now + 300);
+        assert_error(app.get_bearer("/api/me", &sign(&header, &claims)).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+        claims["nbf"] = json!(now - 10);
+        assert_eq!(app.get_bearer("/api/me", &sign(&header, &claims)).await.status(), StatusCode::OK, "a past nbf is fine");
+    }
+
     async fn a_refresh_token_is_never_an_access_token(db: Db) {
         let Some(app) = spawn_app(db).await else { return };
         app.signup(&app.api, "alice").await;

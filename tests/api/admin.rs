@@ -39,6 +39,22 @@ dual! {
         assert_eq!(me["role"], "user", "nothing above promoted anyone");
     }
 
+    async fn an_unknown_path_in_the_admin_scopes_is_a_404_for_everyone(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let (admin_token, _) = app.admin_session("root").await;
+        for path in ["/admin/anything", "/api/admin/anything", "/admin/users/someid/nothing"] {
+            let anonymous = app.api.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
+            assert_eq!(anonymous.status(), StatusCode::NOT_FOUND, "anonymous GET {path}");
+            let anonymous = app.api.get(app.url(path)).send().await.unwrap();
+            assert_error(anonymous, StatusCode::NOT_FOUND, "not_found").await;
+            let admin = app.api.get(app.url(path)).bearer_auth(&admin_token).send().await.unwrap();
+            assert_error(admin, StatusCode::NOT_FOUND, "not_found").await;
+        }
+        // A known path still asks who is calling first.
+        let known = app.api.get(app.url("/admin/audit")).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(known.status(), StatusCode::SEE_OTHER);
+    }
+
     async fn a_forced_logout_all_kills_every_session_and_is_audited_with_the_admin_as_actor(db: Db) {
         let Some(app) = spawn_app(db).await else { return };
         let (admin_token, _) = app.admin_session("root").await;

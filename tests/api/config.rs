@@ -125,3 +125,33 @@ fn production_without_smtp_stops_with_one_line_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SMTP_URL") && stderr.trim().lines().count() == 1, "{stderr}");
 }
+
+#[test]
+fn log_settings_are_checked_at_start() {
+    for (var, value) in [("LOG_FORMAT", "xml"), ("RUST_LOG", "portcullis=loud"), ("RUST_LOG", "[{")] {
+        let err = settings(&[(var, value)]).unwrap_err();
+        assert!(err.starts_with(&format!("configuration error: {var}:")), "{var}={value} gave {err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+    for (var, value) in [("LOG_FORMAT", "json"), ("LOG_FORMAT", "text"), ("RUST_LOG", "info,portcullis=trace")] {
+        assert!(settings(&[(var, value)]).is_ok(), "{var}={value}");
+    }
+}
+
+#[test]
+fn a_previous_secret_is_refused_where_it_cannot_serve_or_would_weaken_a_key() {
+    let err = settings(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SECRET_PREVIOUS", GOOD_SECRET)]).unwrap_err();
+    assert!(err.starts_with("configuration error: JWT_SECRET_PREVIOUS:") && err.contains("HS256"), "{err}");
+    assert!(settings(&[("JWT_ALGORITHM", "HS256"), ("JWT_SECRET_PREVIOUS", GOOD_SECRET)]).is_ok());
+    let third = "0123456789abcdef0123456789abcdef-c";
+    let prod = [
+        &[("PORTCULLIS_ENV", "production"), ("JWT_SECRET", GOOD_SECRET), ("JWT_REFRESH_SECRET", OTHER_SECRET)][..],
+        &PROD_MAIL,
+    ]
+    .concat();
+    for previous in [GOOD_SECRET, OTHER_SECRET] {
+        let err = settings(&[&prod[..], &[("JWT_SECRET_PREVIOUS", previous)]].concat()).unwrap_err();
+        assert!(err.starts_with("configuration error: JWT_SECRET_PREVIOUS:") && err.contains("differ"), "{err}");
+    }
+    assert!(settings(&[&prod[..], &[("JWT_SECRET_PREVIOUS", third)]].concat()).is_ok());
+}

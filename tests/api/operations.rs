@@ -12,6 +12,10 @@ dual! {
         assert_eq!(app.get_bearer("/api/me", &access).await.status(), StatusCode::OK);
         let wrong = app.post_json(&app.api, "/auth/login", json!({"username": "alice", "password": "a wrong password"})).await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        // Invented methods share one label value: a client cannot create series without bound.
+        let invented = reqwest::Method::from_bytes(b"FROBNICATE").unwrap();
+        app.api.request(invented, app.url("/healthz")).send().await.unwrap();
+        app.api.head(app.url("/healthz")).send().await.unwrap();
         let port = app.metrics_port.expect("a metrics listener");
         let scrape = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
         assert_eq!(scrape.status(), StatusCode::OK);
@@ -28,9 +32,15 @@ dual! {
             "portcullis_db_pool_connections_in_use ",
             "portcullis_db_pool_checkouts_total ",
             "portcullis_db_pool_wait_seconds_bucket",
+            r#"portcullis_http_requests_total{method="other","#,
+            r#"portcullis_http_requests_total{method="HEAD",route="/healthz",status="200"}"#,
+            // Both limiters' refusal counters exist from the start.
+            r#"portcullis_rate_limit_refusals_total{limiter="per_ip"}"#,
+            r#"portcullis_rate_limit_refusals_total{limiter="account_throttle"}"#,
         ] {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");
         }
+        assert!(!text.contains("FROBNICATE"), "{text}");
         // Never on the public address.
         assert_eq!(app.api.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     }
@@ -43,7 +53,11 @@ dual! {
         }
         let port = app.metrics_port.unwrap();
         let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
-        assert!(text.contains(r#"portcullis_rate_limit_refusals_total{limiter="account_throttle"}"#), "{text}");
+        let refusals = text
+            .lines()
+            .find_map(|line| line.strip_prefix(r#"portcullis_rate_limit_refusals_total{limiter="account_throttle"} "#))
+            .and_then(|value| value.parse::<u64>().ok());
+        assert!(refusals.is_some_and(|n| n >= 1), "{text}");
     }
 
     async fn every_response_carries_a_request_id(db: Db) {
@@ -94,6 +108,13 @@ async fn every_route_answers_its_methods_and_405_with_allow_for_the_rest() {
             "{method} {path} is listed but answered {}",
             response.status()
         );
+        // HEAD, which `Allow` lists beside every GET, answers as the GET does, without a body.
+        if method == reqwest::Method::GET {
+            let head = app.api.head(app.url(&path)).send().await.unwrap();
+            assert_eq!(head.status(), response.status(), "HEAD {path}");
+            assert_eq!(head.headers().get("content-type"), response.headers().get("content-type"), "HEAD {path}");
+            assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has a body");
+        }
         let allowed = portcullis::routes::methods::allowed(&path);
         for other in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS"] {
             if allowed.contains(&other) {
@@ -118,4 +139,22 @@ async fn every_route_answers_its_methods_and_405_with_allow_for_the_rest() {
     let body: serde_json::Value =
         app.api.request(reqwest::Method::TRACE, app.url("/api/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[actix_web::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    for path in ["/healthz", "/openapi.json"] {
+        let get = app.api.get(app.url(path)).send().await.unwrap();
+        let head = app.api.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {path}");
+        for name in ["content-type", "cache-control"] {
+            assert_eq!(head.headers().get(name), get.headers().get(name), "HEAD {path}: {name}");
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has a body");
+    }
+    // HEAD of a path that takes no GET is still a 405.
+    let refused = app.api.head(app.url("/auth/login")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(refused.headers()["allow"], "POST");
 }

@@ -124,6 +124,18 @@ async fn the_openapi_document_is_generated_for_every_route_the_router_serves() {
     for (method, path) in portcullis::routes::openapi::documented() {
         assert!(routes.contains(&(method.clone(), path.clone())), "{method} {path} is documented but not served");
     }
+    // OpenAPI 3.1 requires every operationId to be unique across the document.
+    let mut operation_ids = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str() {
+                if let Some(first) = operation_ids.insert(id.to_string(), format!("{method} {path}")) {
+                    panic!("operationId {id} is used by {first} and {method} {path}");
+                }
+            }
+        }
+    }
+    assert!(!operation_ids.is_empty());
     // Both body types where both are accepted; a form carries the CSRF token and `next`, and
     // is answered with a 303; every body can be refused as too large or of the wrong type.
     let signup = &doc["paths"]["/auth/signup"]["post"];
@@ -152,10 +164,54 @@ async fn the_openapi_document_is_generated_for_every_route_the_router_serves() {
     assert_eq!(doc["components"]["schemas"]["RoleName"]["enum"], json!(["user", "admin"]));
     let audit_event = &doc["components"]["schemas"]["AuditEvent"]["properties"];
     assert_eq!(audit_event["user_id"]["type"], json!(["string", "null"]));
+    // Request schemas require only what the server requires.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["OAuthTokenRequest"]["required"], json!(["grant_type"]));
+    assert_eq!(
+        schemas["OAuthTokenRequest"]["properties"]["grant_type"]["enum"],
+        json!(["password", "refresh_token", "http://auth0.com/oauth/grant-type/mfa-otp"])
+    );
+    assert!(schemas["FormMeta"]["required"].is_null(), "{}", schemas["FormMeta"]);
+    assert!(schemas["RefreshRequest"]["required"].is_null(), "{}", schemas["RefreshRequest"]);
+    for path in ["/auth/refresh", "/auth/logout"] {
+        let body = &doc["paths"][path]["post"]["requestBody"];
+        assert_ne!(body["required"], json!(true), "{path}: the body is optional");
+        // Absent, not null: the schema is the body's own.
+        assert_eq!(
+            body["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/RefreshRequest",
+            "{path}"
+        );
+    }
+    // The token endpoint answers body problems with RFC 6749's 400: no form conventions there.
+    let token_endpoint = &doc["paths"]["/oauth/token"]["post"];
+    for status in ["303", "415"] {
+        assert!(token_endpoint["responses"][status].is_null(), "/oauth/token never answers {status}");
+    }
+    assert_eq!(
+        token_endpoint["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"],
+        "#/components/schemas/OAuthTokenRequest"
+    );
+    // Response types state what is always present, and which values are enumerated.
+    assert_eq!(schemas["User"]["properties"]["role"]["$ref"], "#/components/schemas/RoleName");
+    let passkey_required = schemas["Passkey"]["required"].as_array().unwrap();
+    assert!(passkey_required.contains(&json!("last_used_at")), "{}", schemas["Passkey"]);
+    let audit_required = schemas["AuditEvent"]["required"].as_array().unwrap();
+    for field in ["user_id", "actor", "ip", "user_agent", "device"] {
+        assert!(audit_required.contains(&json!(field)), "AuditEvent.{field} is always present (maybe null)");
+    }
+    // A 429 documents the headers it carries.
+    let limited = &doc["paths"]["/auth/login"]["post"]["responses"]["429"]["headers"];
+    for header in ["Retry-After", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Limit", "RateLimit-Policy"] {
+        assert!(limited[header]["schema"].is_object(), "429 lacks {header}: {limited}");
+    }
     // How each operation authenticates.
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["refreshCookie"]["in"], "cookie");
+    assert!(
+        schemes["refreshCookie"]["description"].as_str().unwrap().contains("Path=/;"),
+        "the cookie is set with Path=/"
+    );
     assert_eq!(doc["paths"]["/api/me"]["get"]["security"][0], json!({"bearer": []}));
     assert!(doc["paths"]["/auth/login"]["post"]["security"].is_null());
 }

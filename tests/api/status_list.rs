@@ -151,6 +151,13 @@ dual! {
 
         let metadata: Value = app.api.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
         assert_eq!(metadata["token_endpoint"], format!("{}/oauth/token", app.auth.settings().public_url));
+        // The issuer is the tokens' `iss`, so discovery-configured validators accept them.
+        assert_eq!(metadata["issuer"], jwt_parts(&tokens[0]).1["iss"]);
+        assert_eq!(metadata["issuer"], app.auth.settings().jwt_issuer.as_str());
+        assert_eq!(
+            metadata["grant_types_supported"],
+            json!(["password", "refresh_token", "http://auth0.com/oauth/grant-type/mfa-otp"])
+        );
         assert_eq!(metadata["token_endpoint_auth_methods_supported"], json!(["none"]));
         assert_eq!(metadata["response_types_supported"], json!([]));
         let published: Vec<&str> = metadata["status_list_uris"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
