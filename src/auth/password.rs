@@ -1,9 +1,11 @@
 //! bcrypt, on threads of its own: a hash at cost 12 takes ~250 ms of one core.
 //!
-//! One thread per core, at the lowest CPU priority: a storm of sign-ins keeps every core busy
-//! with bcrypt, and at the default priority the threads serving tokens would queue behind it
-//! (a 0.4 ms `/api/me` became 8 ms at p99). At nice 19 the scheduler runs them first and bcrypt
-//! takes what is left; with nothing else to do, sign-ins still get every core.
+//! One thread per core, at a low CPU priority: a storm of sign-ins keeps every core busy with
+//! bcrypt, and at the default priority the threads serving tokens would queue behind it (a
+//! 0.4 ms `/api/me` became 8 ms at p99). At nice 10 the scheduler runs them first, yet bcrypt
+//! keeps about a tenth of a busy machine (nice 19 would leave it ~1.5 %, and a flood of cheap
+//! requests could then starve sign-ins); with nothing else to do, sign-ins get every core.
+//! A job whose caller has gone (the client hung up) is skipped, not hashed.
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -53,6 +55,10 @@ impl Hasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The bcrypt threads' niceness (0 is the default, 19 the lowest priority).
+#[cfg(target_os = "linux")]
+const BCRYPT_NICE: libc::c_int = 10;
+
 /// The bcrypt threads and their queue; the threads end when the last `Hasher` clone is dropped.
 #[derive(Clone)]
 struct HashPool {
@@ -94,18 +100,20 @@ impl HashPool {
     ) -> Result<T, HashError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = answer.send(work());
+            if !answer.is_closed() {
+                let _ = answer.send(work());
+            }
         });
         self.jobs.send(job).map_err(|_| HashError(anyhow::anyhow!("the bcrypt threads are gone")))?;
         answered.await.map_err(|_| HashError(anyhow::anyhow!("a bcrypt job failed")))?
     }
 }
 
-/// Nice 19 for the calling thread (on Linux `setpriority` with `who = 0` is per thread).
+/// Nice 10 for the calling thread (on Linux `setpriority` with `who = 0` is per thread).
 fn lowest_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        libc::setpriority(libc::PRIO_PROCESS, 0, BCRYPT_NICE);
     }
 }

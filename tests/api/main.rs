@@ -25,3 +25,4 @@ mod sessions;
 mod signup_login;
 mod status_list;
 mod throttle;
+mod writer;
