@@ -67,11 +67,21 @@ dual! {
         };
         let new = kid_of(&fresh);
         assert!(printed.contains(&new), "{printed}");
+        let mut expected = vec![old.clone(), new.clone()];
+        expected.sort();
         for app in [&a, &b] {
-            let mut kids = jwks_kids(app).await;
-            kids.sort();
-            let mut expected = vec![old.clone(), new.clone()];
-            expected.sort();
+            // Each instance follows on its own feed (SQLite polls): B already signed with the new
+            // key; A must list it within the same bound, judged from the rotation (a loaded
+            // machine gets the slack the sign-in loop above already allows).
+            let kids = loop {
+                let asked_after = started.elapsed();
+                let mut kids = jwks_kids(app).await;
+                kids.sort();
+                if kids == expected || asked_after >= Duration::from_secs(2) {
+                    break kids;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
             assert_eq!(kids, expected);
             assert_eq!(app.get_bearer("/api/me", &before).await.status(), StatusCode::OK, "a token signed before verifies after");
             assert_eq!(app.get_bearer("/api/me", &fresh).await.status(), StatusCode::OK);
