@@ -29,8 +29,8 @@ dual! {
     async fn create_user_reads_the_password_from_stdin_and_refuses_duplicates(db: Db) {
         let Some(app) = spawn_app(db).await else { return };
         let url = app.database_url.clone();
-        let (ok, stdout, _) = portcullis(&url, &["create-user", "--username", "root", "--email", "root@example.com", "--admin"], &format!("{PASSWORD}\n"));
-        assert!(ok, "{stdout}");
+        let (ok, stdout, stderr) = portcullis(&url, &["create-user", "--username", "root", "--email", "root@example.com", "--admin"], &format!("{PASSWORD}\n"));
+        assert!(ok, "{stdout}{stderr}");
         let response = app.login(&app.api, "root").await;
         assert_eq!(response.status(), StatusCode::OK);
         let body: serde_json::Value = response.json().await.unwrap();
@@ -75,8 +75,8 @@ dual! {
         })
         .await;
         let (_, live) = app.session("alice").await;
-        let (ok, stdout, _) = portcullis(&app.database_url, &["purge-expired"], "");
-        assert!(ok);
+        let (ok, stdout, stderr) = portcullis(&app.database_url, &["purge-expired"], "");
+        assert!(ok, "{stdout}{stderr}");
         assert!(stdout.contains("purged 1 refresh tokens, 1 sessions"), "{stdout}");
         assert_eq!(app.refresh_with_body(&live).await.status(), StatusCode::OK);
     }
