@@ -89,14 +89,22 @@ impl Actor {
         Actor::Admin(id.to_string())
     }
 
+    /// What a user's own actions are recorded as, before their id.
+    pub const USER_PREFIX: &'static str = "user:";
+
     fn render(&self) -> Option<String> {
         match self {
-            Actor::User(id) => Some(format!("user:{id}")),
+            Actor::User(id) => Some(format!("{}{id}", Self::USER_PREFIX)),
             Actor::Admin(id) => Some(format!("admin:{id}")),
             Actor::Cli => Some("cli".into()),
             Actor::Anonymous => None,
         }
     }
+}
+
+/// An event's time: microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
 }
 
 pub fn record(
@@ -107,7 +115,7 @@ pub fn record(
     client: &Requester,
     detail: &str,
 ) -> QueryResult<()> {
-    let at_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    let at_us = now_us();
     crate::metrics::auth_event(kind.as_str());
     audit::insert(
         conn,

@@ -8,6 +8,7 @@ use super::{AuthError, AuthService, Issued};
 use crate::audit::{self, Actor, AuditKind, Requester};
 use crate::clock;
 use crate::config::Settings;
+use crate::db::live_rotation::{AuditValues, LiveRotation};
 use crate::db::sessions::SessionRow;
 use crate::db::tokens::RefreshTokenRow;
 use crate::db::users::UserRow;
@@ -43,7 +44,16 @@ impl AuthService {
         let raw = raw.to_string();
         let tokens = self.secret_tokens.clone();
         let settings = self.settings.clone();
-        let rotation = db::write(&self.pool, move |conn| rotate(conn, &tokens, &settings, &raw, &requester)).await?;
+        let rotation = if self.pool.backend() == db::Backend::Postgres {
+            // The common case in one statement; anything else in a transaction on the same connection.
+            db::run(&self.pool, move |conn| match rotate_live_at_once(conn, &tokens, &settings, &raw, &requester)? {
+                Some(rotated) => Ok(Rotation::Issued(rotated)),
+                None => db::write_transaction(conn, |conn| rotate(conn, &tokens, &settings, &raw, &requester)),
+            })
+            .await?
+        } else {
+            db::write(&self.pool, move |conn| rotate(conn, &tokens, &settings, &raw, &requester)).await?
+        };
         let Rotation::Issued(rotated) = rotation else {
             self.apply_revocations().await?;
             return Err(AuthError::RefreshTokenReused);
@@ -96,6 +106,40 @@ fn rotate(
     }
     revoke_after_reuse(conn, &session, &user, requester, now)?;
     Ok(Rotation::Reused)
+}
+
+/// PostgreSQL: a live token of a live session rotated in one statement (`db::live_rotation`),
+/// with the same effects as `rotate` + `issue_successor`; `None` (nothing written) otherwise.
+fn rotate_live_at_once(
+    conn: &mut AnyConnection,
+    tokens: &SecretTokens,
+    settings: &Settings,
+    raw: &str,
+    requester: &Requester,
+) -> Result<Option<Rotated>, AuthError> {
+    let AnyConnection::Postgresql(pg) = conn else { return Ok(None) };
+    let now = clock::now();
+    let successor = tokens.successor(raw);
+    let (successor_id, audit_id) = (ids::new_id(), ids::new_id());
+    let rotation = LiveRotation {
+        token_hash: &tokens.hash(raw),
+        now,
+        refresh_ttl: settings.jwt_refresh_expiration,
+        successor_id: &successor_id,
+        successor_hash: &tokens.hash(&successor),
+        audit: AuditValues {
+            id: &audit_id,
+            at_us: audit::now_us(),
+            kind: AuditKind::Refresh.as_str(),
+            actor_prefix: Actor::USER_PREFIX,
+            ip: &requester.ip,
+            user_agent: &requester.user_agent,
+        },
+    };
+    let Some((session, user)) = db::live_rotation::rotate(pg, &rotation)? else { return Ok(None) };
+    crate::metrics::auth_event(AuditKind::Refresh.as_str());
+    let refresh_expires_at = session.expires_at;
+    Ok(Some(Rotated { user, session, refresh_token: successor, refresh_expires_at, issued_at: now }))
 }
 
 /// The claimed token's derived successor goes live, and the session's sliding expiry moves on.

@@ -1,6 +1,7 @@
 //! Persistence: one connection type over SQLite or PostgreSQL, chosen from the URL scheme.
 pub mod audit;
 pub mod devices;
+pub mod live_rotation;
 pub mod mfa;
 pub mod passkeys;
 pub mod resets;

@@ -114,6 +114,10 @@ impl Pool {
         self.health.checkouts.load(Ordering::Relaxed)
     }
 
+    pub fn backend(&self) -> Backend {
+        self.url.backend
+    }
+
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
     }

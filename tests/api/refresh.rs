@@ -40,6 +40,63 @@ dual! {
         assert_eq!(live_tokens(&app).await, 2, "one live token per session (signup + login)");
     }
 
+    async fn a_rotation_moves_the_session_on_and_records_who_did_it(db: Db) {
+        use portcullis::db::schema::sessions;
+        let Some(app) = spawn_app(db).await else { return };
+        let signup = app.signup(&app.api, "alice").await;
+        let user_id = signup["user"]["id"].as_str().unwrap().to_string();
+        let (_, first) = app.session("alice").await;
+        let latest_session = || async {
+            app.query(|conn| {
+                sessions::table
+                    .order((sessions::created_at.desc(), sessions::id.desc()))
+                    .select(portcullis::db::sessions::SessionRow::as_select())
+                    .load(conn)
+            })
+            .await
+        };
+        let before = latest_session().await;
+        // A second later, so that the rotation's times are distinguishable from the sign-in's.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let response = app
+            .api
+            .post(app.url("/auth/refresh"))
+            .header("user-agent", "rotation-test/1.0")
+            .json(&json!({"refresh_token": first}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        let sessions_after = latest_session().await;
+        assert_eq!(sessions_after.len(), before.len(), "a rotation opens no session");
+        let session = sessions_after.iter().find(|s| s.last_used_at > before[0].last_used_at).expect("one session moved on");
+        assert_eq!(session.expires_at, (session.last_used_at + 7 * 86_400).min(session.absolute_expires_at));
+        assert!(session.expires_at > before.iter().find(|s| s.id == session.id).unwrap().expires_at);
+        assert_eq!(body["user"]["id"], user_id.as_str());
+        // The successor is live until the session's new expiry; the presented token is spent.
+        let sid = session.id.clone();
+        let tokens: Vec<(i64, i64, Option<i64>)> = app
+            .query(move |conn| {
+                refresh_tokens::table
+                    .filter(refresh_tokens::session_id.eq(sid))
+                    .order(refresh_tokens::created_at)
+                    .select((refresh_tokens::created_at, refresh_tokens::expires_at, refresh_tokens::used_at))
+                    .load(conn)
+            })
+            .await;
+        assert_eq!(tokens.len(), 2, "{tokens:?}");
+        assert_eq!(tokens[0].2, Some(session.last_used_at), "the presented token is spent at the rotation");
+        assert_eq!(tokens[1], (session.last_used_at, session.expires_at, None), "the successor lives as long as its session");
+        let uid = user_id.clone();
+        let events = app.query(move |conn| portcullis::db::audit::page(conn, Some(&uid), None, 100, 0)).await;
+        let event = events.iter().find(|e| e.kind == "refresh").expect("the rotation is audited");
+        assert_eq!(event.actor.as_deref(), Some(format!("user:{user_id}").as_str()));
+        assert_eq!(event.detail, format!("session={}", session.id));
+        assert_eq!(event.ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(event.user_agent.as_deref(), Some("rotation-test/1.0"));
+    }
+
     async fn a_cookie_refresh_answers_in_the_cookie_only(db: Db) {
         let Some(app) = spawn_app(db).await else { return };
         let signup = app.signup(&app.browser, "alice").await;
