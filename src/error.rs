@@ -278,6 +278,10 @@ impl From<AuthError> for ApiError {
                 tracing::error!(error = %source, "database unavailable");
                 ApiError::Unavailable
             }
+            AuthError::Db(DbError::Busy) => {
+                tracing::error!("every database connection stayed busy for the checkout timeout");
+                ApiError::Unavailable
+            }
             AuthError::Db(DbError::Down) => {
                 // Logged once by the revocation feed when it went down, not per request.
                 tracing::debug!("database known to be down; request refused at once");

@@ -33,6 +33,9 @@ pub enum AnyConnection {
 pub enum DbError {
     #[error("the database is unreachable")]
     Unavailable(#[source] diesel::r2d2::PoolError),
+    /// Every connection stayed busy for the whole checkout timeout.
+    #[error("no database connection became free in time")]
+    Busy,
     /// The revocation feed found the database unreachable: requests fail at once.
     #[error("the database is known to be unreachable")]
     Down,
@@ -112,11 +115,14 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
 {
     let pool = pool.clone();
+    let asked = std::time::Instant::now();
+    let turn = pool.wait_turn(asked).await?;
     // The blocking thread works inside the request's span, so its logs carry the request id.
     let span = tracing::debug_span!(parent: &tracing::Span::current(), "db");
     let outcome = actix_web::rt::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let mut conn = pool.checkout()?;
+        let _turn = turn;
+        let mut conn = pool.checkout(asked)?;
         work(&mut conn)
     })
     .await;

@@ -23,6 +23,10 @@ pub struct Pool {
     url: DatabaseUrl,
     /// SQLite's one writer (see `writer.rs`); PostgreSQL writes through the pool.
     writer: Option<Arc<super::writer::Writer>>,
+    /// One permit per connection, handed out first come, first served: r2d2's own wait wakes
+    /// waiters in no particular order, which under load left a few requests waiting far longer
+    /// than the rest (and each waiter held a blocking thread while it waited).
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
@@ -54,8 +58,11 @@ const CHECKOUT_SLICE: Duration = Duration::from_millis(200);
 impl Pool {
     /// A connection, or `Unavailable` at once when the database is known to be down, or
     /// within `CHECKOUT_SLICE` of it being found down while waiting.
-    pub fn checkout(&self) -> Result<diesel::r2d2::PooledConnection<AnyManager>, super::DbError> {
-        let started = std::time::Instant::now();
+    /// `started` is when the caller asked (its wait for a turn counts).
+    pub fn checkout(
+        &self,
+        started: std::time::Instant,
+    ) -> Result<diesel::r2d2::PooledConnection<AnyManager>, super::DbError> {
         loop {
             if self.is_down() {
                 return Err(super::DbError::Down);
@@ -68,6 +75,31 @@ impl Pool {
                 }
                 Err(e) if started.elapsed() >= CHECKOUT_TIMEOUT => return Err(super::DbError::Unavailable(e)),
                 Err(_) => continue,
+            }
+        }
+    }
+
+    /// Waits, in arrival order, until a connection is free for this caller; the permit goes
+    /// with the work to the blocking thread. Gives up when the database is found down or after
+    /// `CHECKOUT_TIMEOUT`.
+    pub async fn wait_turn(
+        &self,
+        started: std::time::Instant,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, super::DbError> {
+        // One acquire future for the whole wait: dropping it would give up its place in line.
+        let acquire = self.turns.clone().acquire_owned();
+        tokio::pin!(acquire);
+        loop {
+            if self.is_down() {
+                return Err(super::DbError::Down);
+            }
+            tokio::select! {
+                permit = &mut acquire => return permit.map_err(|_| super::DbError::Busy),
+                _ = tokio::time::sleep(CHECKOUT_SLICE) => {
+                    if started.elapsed() >= CHECKOUT_TIMEOUT {
+                        return Err(super::DbError::Busy);
+                    }
+                }
             }
         }
     }
@@ -238,7 +270,8 @@ pub fn build_pool(url: &DatabaseUrl, size: u32) -> anyhow::Result<Pool> {
         Backend::Sqlite => Some(Arc::new(super::writer::Writer::start(url.clone())?)),
         Backend::Postgres => None,
     };
-    Ok(Pool { connections, health: Arc::default(), url: url.clone(), writer })
+    let turns = Arc::new(tokio::sync::Semaphore::new(size as usize));
+    Ok(Pool { connections, health: Arc::default(), url: url.clone(), writer, turns })
 }
 
 impl DatabaseUrl {
@@ -271,4 +304,41 @@ pub fn run_migrations(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     }
     .map_err(|e| anyhow::anyhow!("failed to apply migrations: {e}"))?;
     Ok(applied.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::{build_pool, DatabaseUrl};
+
+    #[tokio::test]
+    async fn turns_are_handed_out_in_arrival_order() {
+        let path = std::env::temp_dir().join(format!("portcullis-turns-{}.db", crate::ids::new_id()));
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let pool = build_pool(&url, 1).unwrap();
+        let held = pool.wait_turn(Instant::now()).await.unwrap();
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for arrival in 0..6 {
+            let (pool, served) = (pool.clone(), served.clone());
+            waiters.push(tokio::spawn(async move {
+                let turn = pool.wait_turn(Instant::now()).await.unwrap();
+                served.lock().unwrap().push(arrival);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                drop(turn);
+            }));
+            // Arrivals a little apart, so that their order is well defined.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(held);
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        assert_eq!(*served.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 }
