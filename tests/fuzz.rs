@@ -64,6 +64,7 @@ fn valid_token(keys: &JwtKeys) -> (String, AccessClaims) {
         email: "n@example.com".into(),
         created_at: 0,
         status: None,
+        nbf: None,
     };
     (keys.sign(&claims).unwrap(), claims)
 }

@@ -174,6 +174,7 @@ impl AuthService {
             status: session.status_entry().map(|entry| StatusClaim {
                 status_list: StatusListRef { idx: entry.idx, uri: self.status_list_uri(&entry.list_id) },
             }),
+            nbf: None,
         };
         Ok(self.keys.sign(&claims)?)
     }

@@ -4,8 +4,7 @@ use std::path::Path;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,6 +33,19 @@ pub struct AccessClaims {
     /// Where other services look up whether this token was revoked (Token Status List).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusClaim>,
+    /// Not before (RFC 7519 §4.1.5): portcullis sets none, and honours one it is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+}
+
+/// The JOSE header fields verification looks at. Any other member is ignored; a repeated
+/// member is a parse error, so a header cannot say two things.
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: Algorithm,
+    typ: Option<String>,
+    kid: Option<String>,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 /// `"status": {"status_list": {"idx": N, "uri": "<PUBLIC_URL>/statuslists/<id>"}}`.
@@ -65,7 +77,9 @@ pub enum TokenError {
 /// a rotation on the revocation event stream.
 pub struct JwtKeys {
     algorithm: Algorithm,
-    validation: Validation,
+    issuer: String,
+    audience: String,
+    leeway: i64,
     /// How long after its retirement a key may still have signed an unexpired token.
     window: i64,
     set: std::sync::RwLock<std::sync::Arc<KeySet>>,
@@ -102,14 +116,6 @@ impl JwtKeys {
             JwtAlgorithm::EdDsa => Algorithm::EdDSA,
             JwtAlgorithm::Es256 => Algorithm::ES256,
         };
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&settings.jwt_issuer]);
-        validation.set_audience(&[&settings.jwt_audience]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = settings.jwt_leeway;
-        validation.validate_exp = true;
-        // Present `nbf` is honoured (RFC 7519 §4.1.5); it is not required, portcullis sets none.
-        validation.validate_nbf = true;
         let set = match settings.jwt_algorithm {
             JwtAlgorithm::Hs256 => {
                 let secret = settings.jwt_secret.expose_secret().as_bytes();
@@ -138,7 +144,9 @@ impl JwtKeys {
         };
         Ok(Self {
             algorithm,
-            validation,
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            leeway: settings.jwt_leeway as i64,
             window: settings.jwt_expiration + settings.jwt_leeway as i64,
             set: std::sync::RwLock::new(std::sync::Arc::new(set)),
         })
@@ -174,36 +182,54 @@ impl JwtKeys {
         Ok(jsonwebtoken::encode(&header, claims, encoding)?)
     }
 
-    /// Checks signature (with the key the token names), the one configured algorithm, `typ`,
-    /// no `crit`, `iss`, `aud`, `exp` and `nbf`.
+    /// Checks the compact form, signature (with the key the token names), the one configured
+    /// algorithm, `typ`, no `crit`, `iss`, `aud`, `exp` and `nbf`. Every request with a token
+    /// comes here, so each part is decoded and parsed once (jsonwebtoken's `decode` parses the
+    /// header twice and the claims twice); the signature check is jsonwebtoken's.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         if token.len() > 4096 {
             return Err(TokenError::Invalid);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let mut parts = token.split('.');
+        let (Some(header_part), Some(claims_part), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Invalid);
+        };
+        let header: JoseHeader = decode_part(header_part)?;
         let typ_ok = header
             .typ
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt"));
-        // RFC 7515 §4.1.11: a `crit` extension must be understood, and portcullis understands
-        // none. The header is parsed already, so the check costs nothing.
+        // RFC 7515 §4.1.11: a `crit` extension must be understood, and portcullis understands none.
         if header.alg != self.algorithm || !typ_ok || header.crit.is_some() {
             return Err(TokenError::Invalid);
         }
+        let signed = &token.as_bytes()[..header_part.len() + 1 + claims_part.len()];
         let set = self.current();
         let now = crate::clock::now();
-        let mut outcome = Err(TokenError::Invalid);
-        for key in set.verifying.iter().filter(|key| self.usable(key, now)) {
-            if key.kid.is_some() && key.kid != header.kid {
-                continue;
-            }
-            outcome = match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation) {
-                Ok(data) => return Ok(data.claims),
-                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => return Err(TokenError::Expired),
-                Err(_) => Err(TokenError::Invalid),
-            };
+        let key = set
+            .verifying
+            .iter()
+            .filter(|key| self.usable(key, now))
+            .filter(|key| key.kid.is_none() || key.kid == header.kid)
+            .find(|key| {
+                jsonwebtoken::crypto::verify(signature, signed, &key.decoding, self.algorithm).unwrap_or(false)
+            });
+        if key.is_none() {
+            return Err(TokenError::Invalid);
         }
-        outcome
+        let claims: AccessClaims = decode_part(claims_part)?;
+        if claims.iss != self.issuer || claims.aud != self.audience {
+            return Err(TokenError::Invalid);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + self.leeway) {
+            return Err(TokenError::Invalid);
+        }
+        if claims.exp < now - self.leeway {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
     }
 
     /// A key verifies while it signs and, once retired, while its tokens may be unexpired.
@@ -217,6 +243,12 @@ impl JwtKeys {
         let now = crate::clock::now();
         set.verifying.iter().filter(|key| self.usable(key, now)).filter_map(|key| key.jwk.clone()).collect()
     }
+}
+
+/// One base64url (unpadded) part of a compact JWS, parsed as JSON.
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Invalid)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Invalid)
 }
 
 fn access_header(algorithm: Algorithm, kid: Option<String>) -> Header {
@@ -337,4 +369,92 @@ pub fn key_id(public: &[u8]) -> String {
 
 pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &str = "unit-test-access-secret-0123456789abcdef";
+
+    fn keys() -> JwtKeys {
+        let settings = Settings::from_lookup(|name| match name {
+            "JWT_SECRET" => Some(SECRET.into()),
+            "JWT_REFRESH_SECRET" => Some("unit-test-refresh-secret-0123456789abcdef".into()),
+            "DATABASE_URL" => Some("sqlite://:memory:".into()),
+            "JWT_LEEWAY" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        JwtKeys::from_settings(&settings).unwrap()
+    }
+
+    /// A compact JWS over exactly these header and claims texts, signed with the right key.
+    fn signed(header: &str, claims: &str) -> String {
+        let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    fn claims(overrides: serde_json::Value) -> String {
+        let now = crate::clock::now();
+        let mut claims = json!({
+            "iss": "portcullis", "aud": "portcullis", "sub": "u", "iat": now, "exp": now + 60,
+            "jti": "j", "sid": "s", "ver": 0, "role": "user", "name": "n", "email": "n@example.com",
+            "created_at": 0,
+        });
+        for (k, v) in overrides.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        claims.to_string()
+    }
+
+    const HEADER: &str = r#"{"alg":"HS256","typ":"at+jwt"}"#;
+
+    #[test]
+    fn the_compact_form_is_parsed_strictly() {
+        let keys = keys();
+        let good = signed(HEADER, &claims(json!({})));
+        assert!(keys.verify(&good).is_ok());
+        assert_eq!(keys.verify(&format!("{good}.")).unwrap_err(), TokenError::Invalid, "a fourth part");
+        let (message, signature) = good.rsplit_once('.').unwrap();
+        assert!(keys.verify(&format!("{message}.{signature}=")).is_err(), "padding is not base64url");
+        assert!(keys.verify(&format!("{message}.")).is_err(), "no signature");
+        // A header that names its algorithm twice is refused, whichever comes first.
+        let twice = signed(r#"{"alg":"HS256","typ":"at+jwt","alg":"none"}"#, &claims(json!({})));
+        assert!(keys.verify(&twice).is_err());
+        let unknown_alg = signed(r#"{"alg":"HS257","typ":"at+jwt"}"#, &claims(json!({})));
+        assert!(keys.verify(&unknown_alg).is_err());
+        let other_members = signed(r#"{"alg":"HS256","typ":"at+jwt","x5u":"https://example.com"}"#, &claims(json!({})));
+        assert!(keys.verify(&other_members).is_ok(), "unknown header members are ignored");
+    }
+
+    #[test]
+    fn every_required_claim_is_checked() {
+        let keys = keys();
+        for missing in ["iss", "aud", "sub", "iat", "exp"] {
+            let token = signed(HEADER, &claims(json!({ missing: null })));
+            assert_eq!(keys.verify(&token).unwrap_err(), TokenError::Invalid, "without {missing}");
+        }
+        let now = crate::clock::now();
+        let cases = [
+            (json!({"exp": now - 1}), TokenError::Expired),
+            (json!({"exp": "soon"}), TokenError::Invalid),
+            (json!({"nbf": now + 60}), TokenError::Invalid),
+            (json!({"aud": ["portcullis"]}), TokenError::Invalid),
+            (json!({"iss": "portcullis2"}), TokenError::Invalid),
+        ];
+        for (overrides, expected) in cases {
+            let token = signed(HEADER, &claims(overrides.clone()));
+            assert_eq!(keys.verify(&token).unwrap_err(), expected, "{overrides}");
+        }
+        assert!(keys.verify(&signed(HEADER, &claims(json!({"nbf": now})))).is_ok(), "nbf now is valid");
+        assert!(keys.verify(&signed(HEADER, &claims(json!({"exp": now})))).is_ok(), "valid through its exp second");
+    }
 }

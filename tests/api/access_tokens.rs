@@ -20,6 +20,7 @@ fn claims_for(app: &TestApp, sub: &str, sid: &str, exp_offset: i64) -> AccessCla
         email: "x@example.com".into(),
         created_at: 0,
         status: None,
+        nbf: None,
     }
 }
 
