@@ -101,6 +101,10 @@ fn rotate(
     let used_at = token.used_at.ok_or(AuthError::InvalidRefreshToken)?;
     if within_grace(settings, now, used_at) {
         if let Some((refresh_token, refresh_expires_at)) = live_end_of_chain(conn, tokens, settings, raw, now)? {
+            // Tokens were handed out: the event is audited like any refresh (a replay by
+            // someone else within the window must leave its address behind).
+            let detail = format!("session={} within_grace", session.id);
+            audit::record(conn, AuditKind::Refresh, Some(&user.id), &Actor::user(&user.id), requester, &detail)?;
             return Ok(Rotation::Issued(Rotated { user, session, refresh_token, refresh_expires_at, issued_at: now }));
         }
     }

@@ -226,7 +226,9 @@ impl JwtKeys {
         if claims.nbf.is_some_and(|nbf| nbf > now + self.leeway) {
             return Err(TokenError::Invalid);
         }
-        if claims.exp < now - self.leeway {
+        // RFC 7519 §4.1.4: refused on or after `exp`. `now` is whole seconds (the true time is
+        // within [now, now + 1)), so the token's last valid second is `exp - 1`.
+        if claims.exp <= now - self.leeway {
             return Err(TokenError::Expired);
         }
         Ok(claims)
@@ -455,6 +457,11 @@ mod tests {
             assert_eq!(keys.verify(&token).unwrap_err(), expected, "{overrides}");
         }
         assert!(keys.verify(&signed(HEADER, &claims(json!({"nbf": now})))).is_ok(), "nbf now is valid");
-        assert!(keys.verify(&signed(HEADER, &claims(json!({"exp": now})))).is_ok(), "valid through its exp second");
+        assert_eq!(
+            keys.verify(&signed(HEADER, &claims(json!({"exp": now})))).unwrap_err(),
+            TokenError::Expired,
+            "refused at exp"
+        );
+        assert!(keys.verify(&signed(HEADER, &claims(json!({"exp": now + 2})))).is_ok(), "valid before exp");
     }
 }

@@ -170,11 +170,11 @@ pub enum PresentedToken {
 
 pub fn access_token_of(req: &HttpRequest) -> Option<PresentedToken> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.to_str().unwrap_or("");
-        if let Some((scheme, token)) = value.split_once(' ') {
-            if scheme.eq_ignore_ascii_case("bearer") {
-                return Some(PresentedToken::Bearer(token.trim().to_string()));
-            }
+        let value = value.as_bytes();
+        if value.len() >= 7 && value[..7].eq_ignore_ascii_case(b"bearer ") {
+            // Bytes that are not text are still a presented (and invalid) token, never a reason
+            // to fall back to the cookie.
+            return Some(PresentedToken::Bearer(String::from_utf8_lossy(&value[7..]).trim().to_string()));
         }
     }
     req.cookie(super::cookies::ACCESS_COOKIE)

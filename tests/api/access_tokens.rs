@@ -72,6 +72,15 @@ dual! {
         assert_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
     }
 
+    async fn a_bearer_header_that_is_not_text_is_an_invalid_token_not_a_missing_one(db: Db) {
+        let Some(app) = spawn_app(db).await else { return };
+        app.signup(&app.browser, "alice").await;
+        assert_eq!(app.browser.get(app.url("/api/me")).send().await.unwrap().status(), StatusCode::OK, "the cookie alone");
+        let header = reqwest::header::HeaderValue::from_bytes(b"Bearer eyJhbGciOi\xff").unwrap();
+        let response = app.browser.get(app.url("/api/me")).header("authorization", header).send().await.unwrap();
+        assert_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+
     async fn an_expired_token_is_token_expired(db: Db) {
         let Some(app) = spawn_app(db).await else { return };
         let body = app.signup(&app.api, "alice").await;

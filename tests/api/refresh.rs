@@ -144,6 +144,10 @@ dual! {
         assert_eq!(first["refresh_token"], again["refresh_token"]);
         let next = app.refresh_with_body(first["refresh_token"].as_str().unwrap()).await;
         assert_eq!(next.status(), StatusCode::OK);
+        // Every answer that handed out tokens is audited, the one within the window included.
+        let uid = app.auth.keys().verify(next.json::<Value>().await.unwrap()["access_token"].as_str().unwrap()).unwrap().sub;
+        let refreshes = app.audit_kinds(&uid).await.into_iter().filter(|k| k == "refresh").count();
+        assert_eq!(refreshes, 3);
     }
 
     async fn reuse_after_the_grace_window_revokes_the_whole_session(db: Db) {
