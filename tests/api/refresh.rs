@@ -71,7 +71,8 @@ dual! {
         let sessions_after = latest_session().await;
         assert_eq!(sessions_after.len(), before.len(), "a rotation opens no session");
         let session = sessions_after.iter().find(|s| s.last_used_at > before[0].last_used_at).expect("one session moved on");
-        assert_eq!(session.expires_at, (session.last_used_at + 7 * 86_400).min(session.absolute_expires_at));
+        let lifetime = app.auth.settings().jwt_refresh_expiration;
+        assert_eq!(session.expires_at, (session.last_used_at + lifetime).min(session.absolute_expires_at));
         assert!(session.expires_at > before.iter().find(|s| s.id == session.id).unwrap().expires_at);
         assert_eq!(body["user"]["id"], user_id.as_str());
         // The successor is live until the session's new expiry; the presented token is spent.
